@@ -25,40 +25,53 @@ enum TestEnvironment {
         "\(prefix)-\(UUID().uuidString.prefix(12).lowercased())"
     }
 
-    /// A TCP port that was free a moment ago on 127.0.0.1.
-    static func freePort() throws -> Int {
+    /// A TCP port that was free a moment ago on 127.0.0.1, with `port + offset` free too
+    /// (a RabbitMQ node also listens on its AMQP port + 10000 for Erlang distribution).
+    static func freePort(alsoFreeAt offset: Int = 0) throws -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000...29_999)
+            if canBind(port) && (offset == 0 || canBind(port + offset)) { return port }
+        }
+        try #require(Bool(false), "no free port found")
+        return 0
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        try #require(bound, "could not find a free port")
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Runs one of the repository's scripts (`MCPGW_SCRIPTS`) and returns its output; a
-    /// non-zero exit fails the test with that output.
+    /// non-zero exit fails the test with that output. The wait does not hold a thread of
+    /// Swift's cooperative pool (starting a broker takes seconds).
     @discardableResult
-    static func runScript(_ name: String, _ arguments: [String]) throws -> String {
+    static func runScript(_ name: String, _ arguments: [String]) async throws -> String {
         let directory = try require("MCPGW_SCRIPTS")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = ["\(directory)/\(name)"] + arguments
-        let output = Pipe()
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("mcpgw-script-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let output = try FileHandle(forWritingTo: log)
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        try #require(process.terminationStatus == 0, "\(name) \(arguments.joined(separator: " ")) failed:\n\(text)")
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        try? output.close()
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        try #require(status == 0, "\(name) \(arguments.joined(separator: " ")) failed (\(status)):\n\(text)")
         return text
     }
 }
