@@ -12,8 +12,8 @@ let package = Package(
     name: "mcp-queue-gateway",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "mcp-ingress", targets: ["Ingress"]),
-        .executable(name: "mcp-worker", targets: ["Worker"]),
+        .executable(name: "mcp-ingress", targets: ["IngressServer"]),
+        .executable(name: "mcp-worker", targets: ["WorkerServer"]),
         .executable(name: "mcpgw", targets: ["GatewayCLI"]),
     ],
     dependencies: [
@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // C libraries, each behind a one-header shim. Nothing outside Shared imports them.
@@ -48,21 +53,42 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        .executableTarget(
+        // The HTTP edge: authentication, the MCP and OpenAPI surfaces, the RPC over the broker.
+        .target(
             name: "Ingress",
-            dependencies: ["Shared"],
+            dependencies: [
+                "Shared",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
+        // Consumes requests, authorizes them in PostgreSQL, runs them on MCP backends.
+        .target(
             name: "Worker",
-            dependencies: ["Shared"],
+            dependencies: [
+                "Shared",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: swiftSettings
         ),
+
+        // Thin executables: read configuration, build the service group, run it.
+        .executableTarget(name: "IngressServer", dependencies: ["Ingress"], swiftSettings: swiftSettings),
+        .executableTarget(name: "WorkerServer", dependencies: ["Worker"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "GatewayCLI",
             dependencies: [
                 "Shared",
+                "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -70,6 +96,19 @@ let package = Package(
         .testTarget(
             name: "SharedTests",
             dependencies: ["Shared"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IngressTests",
+            dependencies: [
+                "Ingress",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker"],
             swiftSettings: swiftSettings
         ),
     ]
