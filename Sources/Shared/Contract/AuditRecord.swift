@@ -141,11 +141,7 @@ public struct AuditRecord: Sendable, Equatable, Hashable {
 
     /// The record as JSON bytes (the stream message body).
     public func encoded() throws(EnvelopeError) -> [UInt8] {
-        do {
-            return Array(try ContractJSON.encoder.encode(self))
-        } catch {
-            throw .malformed("audit record cannot be encoded: \(error)")
-        }
+        try ContractJSON.encodeMessage(self, what: "audit record")
     }
 
     /// Reads a record from the stream.

@@ -8,11 +8,14 @@ import Foundation
 /// - Keys are sorted, so encoding the same value twice gives the same bytes.
 /// - Non-finite numbers cannot be written (JSON has none) and make encoding fail.
 public enum ContractJSON {
-    /// Deepest nesting of arrays and objects accepted on reading any contract message, counted
-    /// over the whole document (the envelope itself takes two levels around the arguments).
-    /// Checked by ``isNestingWithinLimit(_:limit:)`` before the JSON parser runs, so a hostile
-    /// document of a million `[` cannot exhaust the stack of whichever parser comes next.
-    public static let maximumNestingDepth = 64
+    /// Deepest nesting of arrays and objects in any contract message, counted over the whole
+    /// document (the envelope or reply object is the first level).
+    ///
+    /// Readers check it with ``isNestingWithinLimit(_:limit:)`` before the JSON parser runs, so
+    /// a hostile document of a million `[` is refused in one cheap pass whatever the parser's own
+    /// limits are (Foundation's are undocumented). Writers check it too, so that nothing we write
+    /// is refused by our own readers.
+    public static let maximumNestingDepth = 128
 
     public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -84,9 +87,24 @@ extension Date {
     public var roundedToMilliseconds: Date { Date(millisecondsSince1970: millisecondsSince1970) }
 }
 
-// MARK: Reading messages
+// MARK: Reading and writing messages
 
 extension ContractJSON {
+    /// Writes one contract message, refusing (`.malformed`) what ``decodeMessage(_:from:)``
+    /// would refuse: non-finite numbers, nesting deeper than ``maximumNestingDepth``.
+    public static func encodeMessage(_ message: some Encodable, what: String) throws(EnvelopeError) -> [UInt8] {
+        let body: [UInt8]
+        do {
+            body = Array(try encoder.encode(message))
+        } catch {
+            throw .malformed("\(what) cannot be encoded as JSON: \(error)")
+        }
+        guard isNestingWithinLimit(body) else {
+            throw .malformed("\(what) nests deeper than \(maximumNestingDepth) levels")
+        }
+        return body
+    }
+
     /// Reads one contract message (``RequestEnvelope``, ``Reply``, ``AuditRecord``) from its
     /// body bytes. Never traps on hostile input: empty, non-JSON, invalid UTF-8, too deep, wrong
     /// shape and out-of-range numbers are all `.malformed`; another `v` is `.unsupportedVersion`.

@@ -12,6 +12,8 @@ public enum EnvelopeValidationError: Error, Sendable, Equatable, Hashable, Custo
     case invalidToolName(String, reason: String)
     /// `arguments` is not a JSON object.
     case argumentsNotObject
+    /// `arguments` nests deeper than ``RequestEnvelope/maximumArgumentsDepth``.
+    case argumentsTooDeep
     /// `deadline` is earlier than `issuedAt`.
     case deadlineBeforeIssuedAt
     /// The idempotency key is empty, longer than 256 bytes or contains a control character.
@@ -25,6 +27,7 @@ public enum EnvelopeValidationError: Error, Sendable, Equatable, Hashable, Custo
         case .unexpectedTool(let tool): "tools/list takes no tool name, got \(quoted(tool))"
         case .invalidToolName(let name, let reason): "tool name \(quoted(name)) \(reason)"
         case .argumentsNotObject: "arguments must be a JSON object"
+        case .argumentsTooDeep: "arguments nest deeper than \(RequestEnvelope.maximumArgumentsDepth) levels"
         case .deadlineBeforeIssuedAt: "deadline is before issuedAt"
         case .invalidIdempotencyKey: "idempotencyKey must be 1 to 256 bytes without control characters"
         }

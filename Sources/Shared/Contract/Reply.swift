@@ -45,12 +45,12 @@ public struct Reply: Sendable, Equatable, Hashable {
     }
 
     /// The reply as JSON bytes (the AMQP message body).
+    ///
+    /// Throws `.malformed` for a result no ingress could read back: one with a non-finite number
+    /// or nesting deeper than ``ContractJSON/maximumNestingDepth``. A worker then replies with a
+    /// ``GatewayErrorCode/backendError`` instead.
     public func encoded() throws(EnvelopeError) -> [UInt8] {
-        do {
-            return Array(try ContractJSON.encoder.encode(self))
-        } catch {
-            throw .malformed("reply cannot be encoded: \(error)")
-        }
+        try ContractJSON.encodeMessage(self, what: "reply")
     }
 
     /// Reads a reply body: `.malformed` for anything that is not a version-1 reply,

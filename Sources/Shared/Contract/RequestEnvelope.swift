@@ -90,6 +90,9 @@ public struct RequestEnvelope: Sendable, Equatable, Hashable {
 extension RequestEnvelope {
     /// Longest tool name accepted.
     public static let maximumToolNameLength = 128
+    /// Deepest nesting of the arguments object (itself one level): what fits in
+    /// ``ContractJSON/maximumNestingDepth`` under the envelope object.
+    public static let maximumArgumentsDepth = ContractJSON.maximumNestingDepth - 1
     /// Longest idempotency key accepted.
     public static let maximumIdempotencyKeyLength = 256
 
@@ -105,6 +108,7 @@ extension RequestEnvelope {
         case (.listTools, nil): break
         }
         guard arguments.isObject else { throw .argumentsNotObject }
+        guard arguments.nestingDepth <= Self.maximumArgumentsDepth else { throw .argumentsTooDeep }
         guard deadline >= issuedAt else { throw .deadlineBeforeIssuedAt }
         if let idempotencyKey {
             guard !idempotencyKey.isEmpty, idempotencyKey.utf8.count <= Self.maximumIdempotencyKeyLength,
