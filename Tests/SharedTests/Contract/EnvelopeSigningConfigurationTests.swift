@@ -50,7 +50,8 @@ extension ContractTests {
                 ["ENVELOPE_SIGNING_KEY": key32Base64, "ENVELOPE_SIGNING_KEY_ID": "has space"],
                 ConfigurationError(
                     variable: "ENVELOPE_SIGNING_KEY_ID",
-                    reason: "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+                    reason: "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"
+                )
             ),
             (
                 ["ENVELOPE_SIGNING_KEY": key32Base64, "ENVELOPE_SIGNING_KEYS_PREVIOUS": key32Base64],
@@ -59,7 +60,9 @@ extension ContractTests {
             (
                 ["ENVELOPE_SIGNING_KEY": key32Base64, "ENVELOPE_SIGNING_KEYS_PREVIOUS": "k1:\(key32Hex),k0:c2hvcnQ="],
                 ConfigurationError(
-                    variable: "ENVELOPE_SIGNING_KEYS_PREVIOUS", reason: "the key of 'k0' must decode to at least 32 bytes, got 5")
+                    variable: "ENVELOPE_SIGNING_KEYS_PREVIOUS",
+                    reason: "the key of 'k0' must decode to at least 32 bytes, got 5"
+                )
             ),
             (
                 ["ENVELOPE_SIGNING_KEY": key32Base64, "ENVELOPE_SIGNING_KEYS_PREVIOUS": "k1:%%%"],
@@ -69,7 +72,8 @@ extension ContractTests {
                 ["ENVELOPE_SIGNING_KEY": key32Base64, "ENVELOPE_SIGNING_KEYS_PREVIOUS": "bad id:\(key32Hex)"],
                 ConfigurationError(
                     variable: "ENVELOPE_SIGNING_KEYS_PREVIOUS",
-                    reason: "entry 1 has an invalid key id; ids are 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")
+                    reason: "entry 1 has an invalid key id; ids are 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"
+                )
             ),
             (
                 ["ENVELOPE_SIGNING_KEY": key32Base64, "ENVELOPE_SIGNING_KEY_ID": "k2", "ENVELOPE_SIGNING_KEYS_PREVIOUS": "k2:\(key32Hex)"],

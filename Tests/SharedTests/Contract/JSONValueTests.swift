@@ -83,7 +83,10 @@ extension ContractTests {
         }
 
         @Test func convertsToAndFromCodableTypes() throws {
-            struct Point: Codable, Equatable { var x: Int; var label: String }
+            struct Point: Codable, Equatable {
+                var x: Int
+                var label: String
+            }
             let value = try JSONValue(encoding: Point(x: 3, label: "p"))
             #expect(value == ["x": 3, "label": "p"])
             #expect(try value.decode(as: Point.self) == Point(x: 3, label: "p"))

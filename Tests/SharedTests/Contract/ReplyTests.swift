@@ -15,18 +15,34 @@ extension ContractTests {
         ]
 
         static let replies: [Reply] = [
-            Reply(callID: "6f1c2a7e-3d0b-4f7a-9a59-2f4d8c1e0b11", outcome: .result(toolResult), worker: "worker-7f9c", startedAt: started, finishedAt: finished),
+            Reply(
+                callID: "6f1c2a7e-3d0b-4f7a-9a59-2f4d8c1e0b11",
+                outcome: .result(toolResult),
+                worker: "worker-7f9c",
+                startedAt: started,
+                finishedAt: finished
+            ),
             Reply(
                 callID: "0b3a9c55-1e2f-4a6b-8c7d-9e0f1a2b3c4d",
                 outcome: .result(["tools": [["name": "get_time", "inputSchema": ["type": "object"]]]]),
-                worker: "worker-1", startedAt: started, finishedAt: finished),
+                worker: "worker-1",
+                startedAt: started,
+                finishedAt: finished
+            ),
             Reply(
                 callID: "6f1c2a7e-3d0b-4f7a-9a59-2f4d8c1e0b11",
                 outcome: .error(GatewayError(.forbidden, "no grant for server github", detail: "tenant 9188040d has no access")),
-                worker: "worker-7f9c", startedAt: started, finishedAt: finished),
+                worker: "worker-7f9c",
+                startedAt: started,
+                finishedAt: finished
+            ),
             Reply(
-                callID: "6f1c2a7e-3d0b-4f7a-9a59-2f4d8c1e0b11", outcome: .error(GatewayError(.deadlineExceeded, "too late")),
-                worker: "w", startedAt: started, finishedAt: started),
+                callID: "6f1c2a7e-3d0b-4f7a-9a59-2f4d8c1e0b11",
+                outcome: .error(GatewayError(.deadlineExceeded, "too late")),
+                worker: "w",
+                startedAt: started,
+                finishedAt: started
+            ),
         ]
 
         @Test(arguments: replies)
@@ -41,14 +57,32 @@ extension ContractTests {
         }
 
         @Test func resultTooDeepToBeReadIsRefusedOnWriting() throws {
-            let fits = Reply(callID: "c", outcome: .result(ContractFixtures.nestedObject(depth: 127)), worker: "w", startedAt: Self.started, finishedAt: Self.finished)
+            let fits = Reply(
+                callID: "c",
+                outcome: .result(ContractFixtures.nestedObject(depth: 127)),
+                worker: "w",
+                startedAt: Self.started,
+                finishedAt: Self.finished
+            )
             #expect(try Reply(decoding: fits.encoded()) == fits)
-            let tooDeep = Reply(callID: "c", outcome: .result(ContractFixtures.nestedObject(depth: 128)), worker: "w", startedAt: Self.started, finishedAt: Self.finished)
+            let tooDeep = Reply(
+                callID: "c",
+                outcome: .result(ContractFixtures.nestedObject(depth: 128)),
+                worker: "w",
+                startedAt: Self.started,
+                finishedAt: Self.finished
+            )
             #expect(throws: EnvelopeError.malformed("reply nests deeper than 128 levels")) { try tooDeep.encoded() }
         }
 
         @Test func resultWithNonFiniteNumberIsRefusedOnWriting() {
-            let reply = Reply(callID: "c", outcome: .result(["x": .double(.infinity)]), worker: "w", startedAt: Self.started, finishedAt: Self.finished)
+            let reply = Reply(
+                callID: "c",
+                outcome: .result(["x": .double(.infinity)]),
+                worker: "w",
+                startedAt: Self.started,
+                finishedAt: Self.finished
+            )
             #expect(throws: EnvelopeError.self) { try reply.encoded() }
         }
 
@@ -70,13 +104,15 @@ extension ContractTests {
             #expect(object["error"] == ["code": "forbidden", "message": "no grant for server github", "detail": "tenant 9188040d has no access"])
         }
 
-        @Test(arguments: [
-            (#"{"v":2,"callId":"x"}"#, EnvelopeError.unsupportedVersion(2)),
-            (#"{"v":1,"callId":"x","outcome":"maybe","worker":"w","startedAt":1,"finishedAt":2}"#, nil),
-            (#"{"v":1,"callId":"x","outcome":"error","error":{"code":"teapot","message":"m"},"worker":"w","startedAt":1,"finishedAt":2}"#, nil),
-            (#"{"v":1,"callId":"x","outcome":"result","worker":"w","startedAt":1,"finishedAt":2}"#, nil),
-            ("", nil),
-        ] as [(String, EnvelopeError?)])
+        @Test(
+            arguments: [
+                (#"{"v":2,"callId":"x"}"#, EnvelopeError.unsupportedVersion(2)),
+                (#"{"v":1,"callId":"x","outcome":"maybe","worker":"w","startedAt":1,"finishedAt":2}"#, nil),
+                (#"{"v":1,"callId":"x","outcome":"error","error":{"code":"teapot","message":"m"},"worker":"w","startedAt":1,"finishedAt":2}"#, nil),
+                (#"{"v":1,"callId":"x","outcome":"result","worker":"w","startedAt":1,"finishedAt":2}"#, nil),
+                ("", nil),
+            ] as [(String, EnvelopeError?)]
+        )
         func badReplyIsRefusedWithATypedError(json: String, expected: EnvelopeError?) {
             let error = #expect(throws: EnvelopeError.self) { try Reply(decoding: Array(json.utf8)) }
             if let expected {
@@ -116,7 +152,14 @@ extension ContractTests {
             #expect(record.type == .request)
             #expect(record.callID == envelope.callID)
             #expect(record.server == "github" && record.tool == "search_issues" && record.kind == .callTool)
-            #expect(record.principal == AuditRecord.Caller(subject: ContractFixtures.principal.subject, tenantID: ContractFixtures.principal.tenantID, objectID: ContractFixtures.principal.objectID))
+            #expect(
+                record.principal
+                    == AuditRecord.Caller(
+                        subject: ContractFixtures.principal.subject,
+                        tenantID: ContractFixtures.principal.tenantID,
+                        objectID: ContractFixtures.principal.objectID
+                    )
+            )
             #expect(record.outcome == nil && record.durationMilliseconds == nil && record.worker == nil)
             #expect(try AuditRecord(decoding: record.encoded()) == record)
         }
@@ -143,7 +186,12 @@ extension ContractTests {
             #expect(object["outcome"] == "forbidden")
             #expect(object["durationMs"] == 410)
             #expect(object["at"] == .integer(1_767_225_600_610))
-            #expect(object["principal"] == ["sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "tid": "9188040d-6c67-4c5b-b112-36a304b66dad", "oid": "00000000-0000-0000-66f3-3332eca7ea81"])
+            #expect(
+                object["principal"] == [
+                    "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ", "tid": "9188040d-6c67-4c5b-b112-36a304b66dad",
+                    "oid": "00000000-0000-0000-66f3-3332eca7ea81",
+                ]
+            )
         }
 
         @Test func listRecordHasNoTool() throws {
@@ -154,7 +202,8 @@ extension ContractTests {
 
         @Test func unknownVersionAndOutcomeAreRefused() {
             #expect(throws: EnvelopeError.unsupportedVersion(7)) { try AuditRecord(decoding: Array(#"{"v":7}"#.utf8)) }
-            let json = #"{"v":1,"type":"outcome","callId":"c","kind":"tools/list","server":"s","principal":{"sub":"s","tid":"t"},"outcome":"meh","at":1}"#
+            let json =
+                #"{"v":1,"type":"outcome","callId":"c","kind":"tools/list","server":"s","principal":{"sub":"s","tid":"t"},"outcome":"meh","at":1}"#
             #expect(throws: EnvelopeError.self) { try AuditRecord(decoding: Array(json.utf8)) }
         }
     }

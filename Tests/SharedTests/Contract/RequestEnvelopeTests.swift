@@ -40,7 +40,8 @@ extension ContractTests {
                 Set(object.keys) == [
                     "v", "callId", "kind", "server", "tool", "arguments", "principal", "issuedAt", "deadline", "trace",
                     "idempotencyKey",
-                ])
+                ]
+            )
             #expect(object["v"] == 1)
             #expect(object["kind"] == "tools/call")
             #expect(object["issuedAt"] == .integer(1_767_225_600_123))
@@ -50,7 +51,8 @@ extension ContractTests {
             #expect(
                 Set(principal.keys) == [
                     "sub", "oid", "tid", "userName", "groups", "roles", "scopes", "authenticationMethod", "groupsOverage",
-                ])
+                ]
+            )
             #expect(principal["authenticationMethod"] == "entra-v2")
         }
 
@@ -73,7 +75,12 @@ extension ContractTests {
 
         @Test func defaultCallIDIsALowercaseUUID() throws {
             let envelope = RequestEnvelope(
-                kind: .listTools, server: "time", principal: ContractFixtures.principal, issuedAt: .now, deadline: .now)
+                kind: .listTools,
+                server: "time",
+                principal: ContractFixtures.principal,
+                issuedAt: .now,
+                deadline: .now
+            )
             #expect(UUID(uuidString: envelope.callID) != nil)
             #expect(envelope.callID == envelope.callID.lowercased())
         }
@@ -163,7 +170,13 @@ extension ContractTests {
 
         static let acceptable: [(String, Edit)] = [
             ("the fixture", { _ in }),
-            ("tools/list without tool", { $0.kind = .listTools; $0.tool = nil }),
+            (
+                "tools/list without tool",
+                {
+                    $0.kind = .listTools
+                    $0.tool = nil
+                }
+            ),
             ("server of one character", { $0.server = "a" }),
             ("server of 63 characters", { $0.server = "a" + String(repeating: "-", count: 61) + "_" }),
             ("server with digits first", { $0.server = "0x_mcp-1" }),

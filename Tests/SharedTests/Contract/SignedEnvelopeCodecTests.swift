@@ -107,7 +107,8 @@ extension ContractTests {
         @Test func previousKeyIsAcceptedForVerification() throws {
             // An ingress not yet rotated still signs with k1, which this worker holds as previous.
             let oldIngress = SignedEnvelopeCodec(
-                signer: EnvelopeSigner(currentKeyID: "k1", currentKey: ContractFixtures.previousKey))
+                signer: EnvelopeSigner(currentKeyID: "k1", currentKey: ContractFixtures.previousKey)
+            )
             let (body, headers) = try oldIngress.encode(ContractFixtures.callEnvelope())
             #expect(headers[ContractHeaders.signatureKeyID] == "k1")
             #expect(try codec.decode(body: body, headers: headers) == ContractFixtures.callEnvelope())

@@ -40,13 +40,15 @@ extension ContractTests {
             #expect(TraceContext(traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")?.isSampled == false)
         }
 
-        @Test(arguments: [
-            ("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
-            ("", nil),
-            ("a=b\nc=d", nil),
-            (String(repeating: "a", count: 513), nil),
-            ("ü=1", nil),
-        ] as [(String, String?)])
+        @Test(
+            arguments: [
+                ("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+                ("", nil),
+                ("a=b\nc=d", nil),
+                (String(repeating: "a", count: 513), nil),
+                ("ü=1", nil),
+            ] as [(String, String?)]
+        )
         func invalidTracestateIsDroppedButParentKept(tracestate: String, kept: String?) throws {
             let context = try #require(TraceContext(traceparent: Self.valid, tracestate: tracestate))
             #expect(context.tracestate == kept)
