@@ -1,0 +1,20 @@
+/// The MCP method a request envelope carries. Raw values are the MCP method names.
+///
+/// Decoding an unknown value throws a `DecodingError` naming the value, so a message from a
+/// newer ingress (or a hostile publisher) is refused as malformed instead of being guessed at.
+public enum CallKind: String, Codable, Sendable, CaseIterable, Hashable {
+    case listTools = "tools/list"
+    case callTool = "tools/call"
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let raw = try container.decode(String.self)
+        guard let kind = CallKind(rawValue: raw) else {
+            throw DecodingError.dataCorruptedError(
+                in: container,
+                debugDescription: "unknown call kind '\(raw)'; expected one of \(CallKind.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        self = kind
+    }
+}

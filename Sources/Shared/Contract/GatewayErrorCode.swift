@@ -1,0 +1,53 @@
+/// The stable error codes of the gateway. They travel in replies, land in audit records and are
+/// what a client sees in the JSON error body, so a raw value never changes once published.
+public enum GatewayErrorCode: String, Codable, Sendable, CaseIterable, Hashable {
+    /// No valid credentials (missing, expired or forged token).
+    case unauthenticated
+    /// Authenticated, but PostgreSQL grants this caller no access to the server or tool.
+    case forbidden
+    /// The server or tool does not exist.
+    case notFound = "not_found"
+    /// The request is not a valid MCP request (arguments, tool name, JSON).
+    case badRequest = "bad_request"
+    /// The request or the backend's answer is larger than allowed.
+    case payloadTooLarge = "payload_too_large"
+    /// The gateway cannot take the call now: broker blocked, no worker, backend down.
+    case unavailable
+    /// The caller's deadline passed before an answer was ready.
+    case deadlineExceeded = "deadline_exceeded"
+    /// The MCP backend failed (protocol error, crash, bad answer).
+    case backendError = "backend_error"
+    /// Authorization could not be decided (PostgreSQL or the signing keys unreachable).
+    /// The gateway fails closed: nothing runs.
+    case authorizationUnavailable = "authorization_unavailable"
+    /// The worker refused the request envelope (signature, version, shape).
+    case invalidEnvelope = "invalid_envelope"
+    /// A bug or an unexpected state in the gateway.
+    case `internal`
+
+    /// The HTTP status the edge answers with for this code.
+    public var httpStatus: Int {
+        switch self {
+        case .unauthenticated: 401
+        case .forbidden: 403
+        case .notFound: 404
+        case .badRequest: 400
+        case .payloadTooLarge: 413
+        case .unavailable: 503
+        case .deadlineExceeded: 504
+        case .backendError: 502
+        case .authorizationUnavailable: 503
+        case .invalidEnvelope: 400
+        case .internal: 500
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let raw = try container.decode(String.self)
+        guard let code = GatewayErrorCode(rawValue: raw) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown gateway error code '\(raw)'")
+        }
+        self = code
+    }
+}
