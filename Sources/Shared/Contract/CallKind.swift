@@ -3,6 +3,9 @@
 /// Decoding an unknown value throws a `DecodingError` naming the value, so a message from a
 /// newer ingress (or a hostile publisher) is refused as malformed instead of being guessed at.
 public enum CallKind: String, Codable, Sendable, CaseIterable, Hashable {
+    /// The servers the caller may use. Not an MCP method: it goes to the gateway's own catalog
+    /// queue (``RequestEnvelope/catalogServer``) so that the worker's authorization decides it.
+    case listServers = "servers/list"
     case listTools = "tools/list"
     case callTool = "tools/call"
 

@@ -100,12 +100,16 @@ extension RequestEnvelope {
     /// The first broken rule is thrown.
     public func validate() throws(EnvelopeValidationError) {
         guard UUID(uuidString: callID) != nil else { throw .invalidCallID(callID) }
-        guard Self.isValidServerID(server) else { throw .invalidServerID(server) }
+        if kind == .listServers {
+            guard server == Self.catalogServer else { throw .invalidServerID(server) }
+        } else {
+            guard Self.isValidServerID(server) else { throw .invalidServerID(server) }
+        }
         switch (kind, tool) {
         case (.callTool, nil): throw .missingTool
-        case (.listTools, .some(let tool)): throw .unexpectedTool(tool)
+        case (.listTools, .some(let tool)), (.listServers, .some(let tool)): throw .unexpectedTool(tool)
         case (.callTool, .some(let tool)): try Self.validateToolName(tool)
-        case (.listTools, nil): break
+        case (.listTools, nil), (.listServers, nil): break
         }
         guard arguments.isObject else { throw .argumentsNotObject }
         guard arguments.nestingDepth <= Self.maximumArgumentsDepth else { throw .argumentsTooDeep }
@@ -116,6 +120,10 @@ extension RequestEnvelope {
             else { throw .invalidIdempotencyKey }
         }
     }
+
+    /// The target of `servers/list` requests: the gateway's catalog, which no MCP server id
+    /// can name (ids never start with `_`).
+    public static let catalogServer = "_catalog"
 
     /// `^[a-z0-9][a-z0-9_-]{0,62}$`: safe as a routing key, a queue name suffix and a label.
     public static func isValidServerID(_ id: String) -> Bool {

@@ -25,6 +25,8 @@ public struct GatewayTopology: Sendable, Equatable {
     public var queueType = QueueType.quorum
     /// How often a request may be delivered before it is dead-lettered (quorum queues).
     public var deliveryLimit = 3
+    /// Where `servers/list` requests go; every worker consumes it.
+    public var catalogQueue = "mcp.catalog"
     public var deadLetterExchange = "mcp.dlx"
     public var deadLetterQueue = "mcp.dead"
     public var auditStream = "mcp.audit"
@@ -42,6 +44,7 @@ public struct GatewayTopology: Sendable, Equatable {
         queuePrefix = environment.string("AMQP_QUEUE_PREFIX", default: queuePrefix)
         queueType = try environment.oneOf("AMQP_QUEUE_TYPE", default: queueType)
         deliveryLimit = try environment.int("AMQP_DELIVERY_LIMIT", default: deliveryLimit, range: 1...100)
+        catalogQueue = environment.string("AMQP_CATALOG_QUEUE", default: catalogQueue)
         deadLetterExchange = environment.string("AMQP_DEAD_LETTER_EXCHANGE", default: deadLetterExchange)
         deadLetterQueue = environment.string("AMQP_DEAD_LETTER_QUEUE", default: deadLetterQueue)
         auditStream = environment.string("AMQP_AUDIT_STREAM", default: auditStream)
@@ -83,19 +86,31 @@ public struct GatewayTopology: Sendable, Equatable {
         )
     }
 
-    /// The request queue of each server, bound to the requests exchange by the server's id.
+    /// The request queue of each server, bound to the requests exchange by the server's id,
+    /// and the catalog queue (bound by ``RequestEnvelope/catalogServer``).
     public func servers(_ servers: some Sequence<String>) -> AMQPTopology {
         var topology = AMQPTopology()
+        topology.queues.append(.init(name: catalogQueue, arguments: requestQueueArguments))
+        topology.bindings.append(.init(queue: catalogQueue, exchange: requestsExchange, routingKey: RequestEnvelope.catalogServer))
         for server in servers {
-            var arguments: AMQPTable = [
-                "x-queue-type": .string(queueType.rawValue),
-                "x-dead-letter-exchange": .string(deadLetterExchange),
-            ]
-            if queueType == .quorum { arguments["x-delivery-limit"] = .int(Int64(deliveryLimit)) }
-            topology.queues.append(.init(name: queue(forServer: server), arguments: arguments))
+            topology.queues.append(.init(name: queue(forServer: server), arguments: requestQueueArguments))
             topology.bindings.append(.init(queue: queue(forServer: server), exchange: requestsExchange, routingKey: server))
         }
         return topology
+    }
+
+    private var requestQueueArguments: AMQPTable {
+        var arguments: AMQPTable = [
+            "x-queue-type": .string(queueType.rawValue),
+            "x-dead-letter-exchange": .string(deadLetterExchange),
+        ]
+        if queueType == .quorum { arguments["x-delivery-limit"] = .int(Int64(deliveryLimit)) }
+        return arguments
+    }
+
+    /// The queue a request for `server` goes to (the catalog queue for ``RequestEnvelope/catalogServer``).
+    public func queue(for envelopeServer: String) -> String {
+        envelopeServer == RequestEnvelope.catalogServer ? catalogQueue : queue(forServer: envelopeServer)
     }
 
     /// ``base`` plus the queues of `servers`.

@@ -11,12 +11,14 @@ import Testing
         topology.queuePrefix = "\(id).server."
         topology.deadLetterExchange = "\(id).dlx"
         topology.deadLetterQueue = "\(id).dead"
+        topology.catalogQueue = "\(id).catalog"
         topology.auditStream = "\(id).audit"
         return topology
     }
 
     private func cleanUp(_ topology: GatewayTopology, servers: [String], on amqp: AMQPConnection) async {
         for server in servers { try? await amqp.deleteQueue(topology.queue(forServer: server)) }
+        try? await amqp.deleteQueue(topology.catalogQueue)
         try? await amqp.deleteQueue(topology.auditStream)
         try? await amqp.deleteQueue(topology.deadLetterQueue)
         try? await amqp.deleteExchange(topology.requestsExchange)
@@ -52,10 +54,10 @@ import Testing
         }
     }
 
-    @Test func serverQueuesAreQuorumWithDeliveryLimitAndDeadLetters() {
+    @Test func serverQueuesAreQuorumWithDeliveryLimitAndDeadLetters() throws {
         var topology = GatewayTopology()
         topology.deliveryLimit = 5
-        let queue = try! #require(topology.servers(["notion"]).queues.first)
+        let queue = try #require(topology.servers(["notion"]).queues.last)
         #expect(queue.name == "mcp.server.notion")
         #expect(queue.durable)
         #expect(queue.arguments["x-queue-type"] == "quorum")
@@ -65,7 +67,7 @@ import Testing
 
     @Test func classicQueuesCarryNoDeliveryLimit() throws {
         let topology = try GatewayTopology(environment: EnvironmentReader(["AMQP_QUEUE_TYPE": "classic"]))
-        let queue = try #require(topology.servers(["notion"]).queues.first)
+        let queue = try #require(topology.servers(["notion"]).queues.last)
         #expect(queue.arguments["x-queue-type"] == "classic")
         #expect(queue.arguments["x-delivery-limit"] == nil)
     }

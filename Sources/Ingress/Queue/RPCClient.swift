@@ -1,0 +1,157 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// Sends signed request envelopes through the broker and waits for their replies.
+///
+/// Requests are published with confirms to the requests exchange; replies come back by
+/// RabbitMQ's direct reply-to on the same connection and are matched to their caller by
+/// correlation id (the call id). Replies can arrive before the publish confirm; both orders work.
+/// When the connection drops, replies addressed to it are lost, so every waiting call fails at
+/// once with `unavailable` instead of waiting for its deadline.
+public final class RPCClient: Service, Sendable {
+    private let amqp: AMQPConnection
+    private let topology: GatewayTopology
+    private let codec: SignedEnvelopeCodec
+    private let logger: Logger
+    private let waiters = Mutex<[String: ReplyWaiter]>([:])
+
+    public init(amqp: AMQPConnection, topology: GatewayTopology, codec: SignedEnvelopeCodec, logger: Logger) {
+        self.amqp = amqp
+        self.topology = topology
+        self.codec = codec
+        self.logger = logger
+    }
+
+    /// Consumes replies until graceful shutdown or cancellation.
+    public func run() async throws {
+        let observer = amqp.addObserver { [weak self] event in
+            guard let self, case .disconnected = event else { return }
+            self.failAll(GatewayError(.unavailable, "the connection to the message broker was lost; the call may or may not have run"))
+        }
+        defer { amqp.removeObserver(observer) }
+        let replies = try await amqp.consumeDirectReplies()
+        await withGracefulShutdownHandler {
+            for await delivery in replies {
+                self.handle(delivery)
+            }
+        } onGracefulShutdown: {
+            // Keep taking replies while in-flight calls drain; the connection's own shutdown ends the stream.
+        }
+    }
+
+    private func handle(_ delivery: AMQPDelivery) {
+        let reply: Reply
+        do {
+            reply = try Reply(decoding: delivery.body)
+        } catch {
+            logger.warning("Unreadable reply dropped", metadata: [LogKeys.callID: "\(delivery.properties.correlationID ?? "-")", LogKeys.error: "\(error)"])
+            return
+        }
+        let id = delivery.properties.correlationID ?? reply.callID
+        guard let waiter = waiters.withLock({ $0[id] }) else {
+            // The caller gave up (deadline) or a duplicate reply: nothing waits for it.
+            logger.debug("Reply without a waiting caller", metadata: [LogKeys.callID: "\(id)"])
+            return
+        }
+        waiter.resolve(.success(reply))
+    }
+
+    private func failAll(_ error: GatewayError) {
+        let all = waiters.withLock { Array($0.values) }
+        for waiter in all { waiter.resolve(.failure(error)) }
+    }
+
+    /// Publishes `envelope` and returns the worker's reply, or throws a ``GatewayError``:
+    /// `unavailable` when the broker cannot take it, `deadline_exceeded` at the deadline.
+    public func call(_ envelope: RequestEnvelope) async throws(GatewayError) -> Reply {
+        let encoded: (body: [UInt8], headers: [String: String])
+        do {
+            encoded = try codec.encode(envelope)
+        } catch {
+            throw GatewayError(.badRequest, "the request cannot be sent: \(error)")
+        }
+        let waiter = ReplyWaiter()
+        waiters.withLock { $0[envelope.callID] = waiter }
+        defer { _ = waiters.withLock { $0.removeValue(forKey: envelope.callID) } }
+
+        let remaining = envelope.remaining()
+        guard remaining > .zero else { throw GatewayError(.deadlineExceeded, "the deadline passed before the call was sent") }
+        do {
+            try await amqp.publish(
+                encoded.body, exchange: topology.requestsExchange, routingKey: envelope.server,
+                properties: RequestMessage.properties(for: envelope, signatureHeaders: encoded.headers),
+                mandatory: true, timeout: min(remaining, amqp.configuration.publishTimeout)
+            )
+        } catch let error as AMQPError {
+            throw Self.publishFailure(error)
+        } catch {
+            throw GatewayError(.internal, "publishing failed: \(error)")
+        }
+        return try await waiter.wait(until: envelope.deadline)
+    }
+
+    static func publishFailure(_ error: AMQPError) -> GatewayError {
+        switch error.code {
+        case .blocked: GatewayError(.unavailable, "the message broker is refusing new work for now (resource alarm)", detail: error.message)
+        case .noRoute: GatewayError(.notFound, "no queue takes requests for this server", detail: error.message)
+        case .publishTimeout: GatewayError(.unavailable, "the message broker did not confirm the request in time", detail: error.message)
+        default: GatewayError(.unavailable, "the message broker is unreachable", detail: error.message)
+        }
+    }
+}
+
+/// One caller waiting for its reply; resolved at most once, by the reply, a connection loss,
+/// the deadline or cancellation, whichever comes first.
+final class ReplyWaiter: Sendable {
+    private enum State {
+        case waiting(CheckedContinuation<Reply, any Error>?)
+        case done(Result<Reply, GatewayError>)
+    }
+
+    private let state = Mutex<State>(.waiting(nil))
+
+    func resolve(_ result: Result<Reply, GatewayError>) {
+        let continuation: CheckedContinuation<Reply, any Error>? = state.withLock { state in
+            guard case .waiting(let continuation) = state else { return nil }
+            state = .done(result)
+            return continuation
+        }
+        continuation?.resume(with: result.mapError { $0 as any Error })
+    }
+
+    func wait(until deadline: Date) async throws(GatewayError) -> Reply {
+        do {
+            return try await withThrowingTaskGroup(of: Reply.self) { group in
+                group.addTask {
+                    try await withTaskCancellationHandler {
+                        try await withCheckedThrowingContinuation { continuation in
+                            let early: Result<Reply, GatewayError>? = self.state.withLock { state in
+                                switch state {
+                                case .done(let result): return result
+                                case .waiting: state = .waiting(continuation)
+                                    return nil
+                                }
+                            }
+                            if let early { continuation.resume(with: early.mapError { $0 as any Error }) }
+                        }
+                    } onCancel: {
+                        self.resolve(.failure(GatewayError(.unavailable, "the call was cancelled")))
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(max(0, Int64(deadline.timeIntervalSinceNow * 1000))))
+                    throw GatewayError(.deadlineExceeded, "no reply before the deadline")
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw GatewayError(.unavailable, "the call was cancelled")
+        }
+    }
+}
