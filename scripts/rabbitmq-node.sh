@@ -182,6 +182,10 @@ do_start() {
         log "ready: amqp://guest:guest@127.0.0.1:$port/"
         return 0
     fi
+    # The node is NAME@localhost; Erlang distribution (and so rabbitmqctl)
+    # only works if that name resolves to this machine.
+    getent ahostsv4 localhost | grep -q '^127\.' \
+        || die "'localhost' does not resolve to 127.x.x.x (check /etc/hosts)"
     if port_open "$port"; then
         die "127.0.0.1:$port is already in use by another process"
     fi
