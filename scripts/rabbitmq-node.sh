@@ -186,6 +186,11 @@ do_start() {
     # only works if that name resolves to this machine.
     getent ahostsv4 localhost | grep -q '^127\.' \
         || die "'localhost' does not resolve to 127.x.x.x (check /etc/hosts)"
+    # Names are global on the machine (epmd), ports are per node: a second
+    # checkout reusing NAME with other ports would fail deep inside Erlang.
+    if epmd -names 2>/dev/null | grep -q "^name $name at port "; then
+        die "node name '$name' is already registered with epmd by another node (another checkout?); choose another NAME"
+    fi
     if port_open "$port"; then
         die "127.0.0.1:$port is already in use by another process"
     fi

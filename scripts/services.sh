@@ -9,7 +9,7 @@
 #
 # Nodes: RabbitMQ `mcpgw` on 127.0.0.1:${MCPGW_AMQP_PORT:-35672} and PostgreSQL
 # `mcpgw` on 127.0.0.1:${MCPGW_PG_PORT:-35432}, both with their files under
-# <repo>/.local/. The system's own rabbitmq-server and postgresql services are
+# <repo>/.local/ (node name overridable with MCPGW_SERVICES_NAME). The system's own rabbitmq-server and postgresql services are
 # neither used nor started nor stopped.
 set -euo pipefail
 
@@ -24,7 +24,8 @@ usage() {
 
 AMQP_PORT="${MCPGW_AMQP_PORT:-35672}"
 PG_PORT="${MCPGW_PG_PORT:-35432}"
-NODE_NAME=mcpgw
+# A second checkout on the same machine sets all three, e.g. MCPGW_SERVICES_NAME=mcpgw2.
+NODE_NAME="${MCPGW_SERVICES_NAME:-mcpgw}"
 SCRIPTS="$MCPGW_REPO/scripts"
 
 # Everything the build, the tests and the node scripts need from Debian.
@@ -101,6 +102,7 @@ do_status() {
 do_env() {
     printf 'export MCPGW_REPO=%q\n' "$MCPGW_REPO"
     printf 'export MCPGW_SCRIPTS=%q\n' "$SCRIPTS"
+    printf 'export MCPGW_SERVICES_NAME=%q\n' "$NODE_NAME"
     printf 'export MCPGW_AMQP_PORT=%q\n' "$AMQP_PORT"
     printf 'export MCPGW_PG_PORT=%q\n' "$PG_PORT"
     printf 'export AMQP_URL=%q\n' "amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
