@@ -199,6 +199,11 @@ do_start() {
     local started
     prepare_node_dir
     if server_running; then
+        local running_port
+        running_port="$(sed -n 's/^port = //p' "$(data_dir)/mcpgw.conf" 2>/dev/null)"
+        if [[ -n "$running_port" && "$running_port" != "$port" ]]; then
+            die "already running on port $running_port, not $port; use 'restart' to move it"
+        fi
         log "already running; checking that it is ready"
         await_ready
         ensure_database

@@ -177,6 +177,11 @@ await_ready() {
 do_start() {
     local pid started
     if pid="$(launcher_pid)" || pid="$(beam_pid)"; then
+        local running_port
+        running_port="$(sed -n 's/^listeners\.tcp\.default = 127\.0\.0\.1://p' "$RABBITMQ_CONFIG_FILE" 2>/dev/null)"
+        if [[ -n "$running_port" && "$running_port" != "$port" ]]; then
+            die "already running on port $running_port, not $port; use 'restart' to move it"
+        fi
         log "already running (pid $pid); checking that it is ready"
         await_ready
         log "ready: amqp://guest:guest@127.0.0.1:$port/"
@@ -235,14 +240,20 @@ do_stop() {
     fi
     log "stopping $NODE"
     # A clean stop flushes message stores; `stop PIDFILE` returns once the VM is gone.
+    local clean=no
     if [[ -n "$beam" ]]; then
-        timeout 60 "$RMQ_BIN/rabbitmqctl" -q -n "$NODE" stop "$RABBITMQ_PID_FILE" >/dev/null \
-            || log "rabbitmqctl stop failed; terminating the processes"
+        if timeout 60 "$RMQ_BIN/rabbitmqctl" -q -n "$NODE" stop "$RABBITMQ_PID_FILE" >/dev/null; then
+            clean=yes
+        else
+            log "rabbitmqctl stop failed; terminating the processes"
+        fi
     fi
     # The launcher (rabbitmq-server's shell) exits with the VM. If it is still
-    # here, the node hung or never booted: end its process group.
-    if [[ -n "$launcher" ]] && ! wait_gone "$launcher" 15; then
+    # here, the node hung or never booted: end its process group (CONT first,
+    # in case it was stopped, so that TERM can act).
+    if [[ -n "$launcher" ]] && ! { [[ "$clean" == yes ]] && wait_gone "$launcher" 15; }; then
         log "terminating process group $launcher"
+        kill -CONT -- "-$launcher" 2>/dev/null || true
         kill -TERM -- "-$launcher" 2>/dev/null || true
         if ! wait_gone "$launcher" 15; then
             kill -KILL -- "-$launcher" 2>/dev/null || true
