@@ -17,7 +17,7 @@
 set -euo pipefail
 
 LOG_TAG=postgres
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() {

@@ -18,7 +18,7 @@
 set -euo pipefail
 
 LOG_TAG=rabbitmq
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() {
@@ -105,6 +105,7 @@ beam_pid() { live_pid_from "$RABBITMQ_PID_FILE"; }
 # channel 0 (connection.start): the broker is really serving, not just bound.
 amqp_ready() {
     local reply
+    # shellcheck disable=SC2016  # $1 belongs to the inner bash
     reply="$(timeout 5 bash -c '
         exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
         printf "AMQP\x00\x00\x09\x01" >&3

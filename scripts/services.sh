@@ -14,7 +14,7 @@
 set -euo pipefail
 
 LOG_TAG=services
-# shellcheck source=lib/common.sh
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() {

@@ -8,8 +8,8 @@
 # The services are left running afterwards; 'scripts/services.sh stop' ends them.
 set -euo pipefail
 
-LOG_TAG=test
-# shellcheck source=lib/common.sh
+LOG_TAG="test"
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$MCPGW_REPO"
 

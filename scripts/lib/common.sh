@@ -5,6 +5,7 @@
 # The checkout this copy of the scripts belongs to: node data lives under it,
 # so two checkouts on one machine never share a node by accident.
 MCPGW_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+# shellcheck disable=SC2034  # used by the scripts that source this file
 MCPGW_LOCAL="$MCPGW_REPO/.local"
 
 # Messages go to stderr so that stdout stays clean for `services.sh env`.
@@ -22,13 +23,15 @@ validate_name() {
 
 # validate_port PORT MAX: an unprivileged port that leaves room for derived ports.
 validate_port() {
-    [[ "$1" =~ ^[0-9]+$ ]] && (( $1 >= 1024 && $1 <= $2 )) \
-        || die "invalid port '$1' (expected 1024..$2)"
+    if ! [[ "$1" =~ ^[0-9]+$ ]] || (( $1 < 1024 || $1 > $2 )); then
+        die "invalid port '$1' (expected 1024..$2)"
+    fi
 }
 
 # True when something accepts TCP connections on 127.0.0.1:PORT.
 # bash's /dev/tcp needs no extra tools; `timeout` bounds a connect that hangs.
 port_open() {
+    # shellcheck disable=SC2016  # $1 belongs to the inner bash
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
