@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import Shared
+
+/// Turns an authenticated HTTP request into a request envelope, sends it through the broker,
+/// and turns the worker's reply into a result or a ``GatewayError``. Shared by every HTTP
+/// surface (REST, MCP, OpenAPI), so that all of them answer alike.
+public struct CallDispatcher: Sendable {
+    let rpc: RPCClient
+    let directory: ServerDirectory
+    let configuration: IngressConfiguration
+    let metrics: IngressMetrics
+
+    public init(rpc: RPCClient, directory: ServerDirectory, configuration: IngressConfiguration, metrics: IngressMetrics) {
+        self.rpc = rpc
+        self.directory = directory
+        self.configuration = configuration
+        self.metrics = metrics
+    }
+
+    /// `servers/list`: the servers this principal may use, decided by a worker.
+    public func listServers(principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> JSONValue {
+        try await send(
+            kind: .listServers, server: RequestEnvelope.catalogServer, tool: nil, arguments: [:], principal: principal, callID: callID,
+            timeout: configuration.listTimeout, trace: trace
+        )
+    }
+
+    /// `tools/list` of one server, filtered for this principal by the worker.
+    public func listTools(server: String, principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> JSONValue {
+        try await requireKnown(server)
+        return try await send(
+            kind: .listTools, server: server, tool: nil, arguments: [:], principal: principal, callID: callID,
+            timeout: configuration.listTimeout, trace: trace
+        )
+    }
+
+    /// `tools/call`: the MCP result (`content`, `structuredContent`, `isError`).
+    public func callTool(
+        server: String, tool: String, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration, trace: TraceContext?
+    ) async throws(GatewayError) -> JSONValue {
+        try await requireKnown(server)
+        return try await send(
+            kind: .callTool, server: server, tool: tool, arguments: arguments, principal: principal, callID: callID, timeout: timeout,
+            trace: trace
+        )
+    }
+
+    private func requireKnown(_ server: String) async throws(GatewayError) {
+        guard try await directory.exists(server) else {
+            throw GatewayError(.notFound, "no MCP server '\(server)' is served here")
+        }
+    }
+
+    private func send(
+        kind: CallKind, server: String, tool: String?, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration,
+        trace: TraceContext?
+    ) async throws(GatewayError) -> JSONValue {
+        let now = Date.now
+        let envelope = RequestEnvelope(
+            callID: callID, kind: kind, server: server, tool: tool, arguments: arguments, principal: principal, issuedAt: now,
+            deadline: now.addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18),
+            trace: trace ?? .fresh()
+        )
+        do {
+            try envelope.validate()
+        } catch {
+            throw GatewayError(.badRequest, "\(error)")
+        }
+        let started = ContinuousClock.now
+        metrics.callStarted()
+        defer { metrics.callFinished(kind: kind, duration: started.duration(to: .now)) }
+        let reply = try await rpc.call(envelope)
+        switch reply.outcome {
+        case .result(let result): return result
+        case .error(let error): throw error
+        }
+    }
+}

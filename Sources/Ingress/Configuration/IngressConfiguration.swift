@@ -1,0 +1,44 @@
+import Shared
+
+/// The ingress's own settings (HTTP listener, limits, deadlines). The broker, the signing key
+/// and authentication have their own configuration types.
+public struct IngressConfiguration: Sendable {
+    /// `INGRESS_HOST` (default `0.0.0.0`) and `INGRESS_PORT` (default 8080).
+    public var host = "0.0.0.0"
+    public var port = 8080
+    /// `INGRESS_MAX_BODY_BYTES` (default 1 MiB): larger request bodies get 413.
+    public var maxBodyBytes = 1 << 20
+    /// `CALL_DEFAULT_TIMEOUT_MS` (default 30 s): a call's deadline when the client names none.
+    public var defaultTimeout: Duration = .seconds(30)
+    /// `CALL_MAX_TIMEOUT_MS` (default 300 s): the longest deadline a client may ask for.
+    public var maxTimeout: Duration = .seconds(300)
+    /// `LIST_TIMEOUT_MS` (default 10 s): deadline of server and tool listings.
+    public var listTimeout: Duration = .seconds(10)
+    /// `INGRESS_SHUTDOWN_GRACE_MS` (default 30 s): how long in-flight calls may finish after SIGTERM.
+    public var shutdownGrace: Duration = .seconds(30)
+    /// `SERVICE_NAME`: reported in logs and as the AMQP connection name.
+    public var serviceName = "mcp-ingress"
+
+    public init() {}
+
+    public init(environment: EnvironmentReader) throws(ConfigurationError) {
+        host = environment.string("INGRESS_HOST", default: host)
+        port = try environment.int("INGRESS_PORT", default: port, range: 0...65535)
+        maxBodyBytes = try environment.int("INGRESS_MAX_BODY_BYTES", default: maxBodyBytes, range: 1024...(64 << 20))
+        defaultTimeout = try environment.milliseconds("CALL_DEFAULT_TIMEOUT_MS", default: defaultTimeout, range: 100...3_600_000)
+        maxTimeout = try environment.milliseconds("CALL_MAX_TIMEOUT_MS", default: maxTimeout, range: 100...3_600_000)
+        listTimeout = try environment.milliseconds("LIST_TIMEOUT_MS", default: listTimeout, range: 100...600_000)
+        shutdownGrace = try environment.milliseconds("INGRESS_SHUTDOWN_GRACE_MS", default: shutdownGrace, range: 0...3_600_000)
+        serviceName = environment.string("SERVICE_NAME", default: serviceName)
+        guard defaultTimeout <= maxTimeout else {
+            throw ConfigurationError(variable: "CALL_DEFAULT_TIMEOUT_MS", reason: "must not exceed CALL_MAX_TIMEOUT_MS")
+        }
+    }
+
+    /// The deadline for a call: the client's requested timeout if it asked for one (capped at
+    /// the maximum), else the default.
+    public func timeout(requestedMilliseconds: Int?) -> Duration {
+        guard let requestedMilliseconds, requestedMilliseconds > 0 else { return defaultTimeout }
+        return min(.milliseconds(requestedMilliseconds), maxTimeout)
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Hummingbird
+import Shared
+
+/// An error as a client sees it: an HTTP status and the stable JSON shape
+/// `{"error": {"code": "...", "message": "...", "callId": "..."}}`. Only the edge builds these;
+/// the detail behind a message goes to the logs, not to the client.
+public struct GatewayHTTPError: Error, HTTPResponseError, Sendable, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var callID: String?
+    public var headers: HTTPFields
+
+    public init(status: HTTPResponse.Status, code: String, message: String, callID: String?, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.callID = callID
+        self.headers = headers
+    }
+
+    public init(_ error: GatewayError, callID: String?) {
+        var headers: HTTPFields = [:]
+        switch error.code {
+        case .unavailable, .authorizationUnavailable: headers[.retryAfter] = "5"
+        case .unauthenticated: headers[.wwwAuthenticate] = #"Bearer realm="mcp-gateway""#
+        default: break
+        }
+        self.init(
+            status: HTTPResponse.Status(code: error.code.httpStatus), code: error.code.rawValue, message: error.message, callID: callID,
+            headers: headers
+        )
+    }
+
+    struct Body: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var message: String
+            var callId: String?
+        }
+        var error: Detail
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message, callId: callID)))
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+}

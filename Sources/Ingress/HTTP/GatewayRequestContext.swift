@@ -1,0 +1,28 @@
+import Foundation
+import Hummingbird
+import Logging
+import Shared
+
+/// The per-request context: who is calling (set by ``AuthenticationMiddleware``), the call id
+/// every log line of this request carries, and the body limit.
+public struct GatewayRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+    public let callID: String
+    public var maxUploadSize: Int
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = CoreRequestContextStorage(source: source)
+        callID = UUID().uuidString.lowercased()
+        maxUploadSize = 1 << 20
+        logger[metadataKey: LogKeys.callID] = .string(callID)
+    }
+
+    /// The verified caller, or a 401 when the route was reached without authentication.
+    public func requirePrincipal() throws -> Principal {
+        guard let principal else {
+            throw GatewayHTTPError(GatewayError(.unauthenticated, "authentication is required"), callID: callID)
+        }
+        return principal
+    }
+}

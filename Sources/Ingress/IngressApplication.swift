@@ -1,0 +1,66 @@
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Shared
+
+/// Everything the ingress is made of, built once from configuration. Tests build exactly what
+/// production runs, with their own authenticator, topology names and ports.
+public struct IngressComponents: Sendable {
+    public let configuration: IngressConfiguration
+    public let amqp: AMQPConnection
+    public let rpc: RPCClient
+    public let dispatcher: CallDispatcher
+    public let authenticator: any RequestAuthenticator
+    public let metrics: IngressMetrics
+
+    public init(
+        configuration: IngressConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
+        authenticator: any RequestAuthenticator, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.authenticator = authenticator
+        // The ingress declares only the shared base; each server's queue is the workers' to declare.
+        amqp = AMQPConnection(configuration: amqpConfiguration, topology: topology.base, logger: logger)
+        rpc = RPCClient(amqp: amqp, topology: topology, codec: SignedEnvelopeCodec(signer: signer), logger: logger)
+        metrics = IngressMetrics()
+        dispatcher = CallDispatcher(
+            rpc: rpc, directory: ServerDirectory(amqp: amqp, topology: topology), configuration: configuration, metrics: metrics
+        )
+    }
+
+    /// The router every surface hangs off.
+    public func buildRouter() -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+        router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
+        HealthRoutes(amqp: amqp, metrics: metrics).add(to: router)
+        let authenticated = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+        ToolRoutes(dispatcher: dispatcher, configuration: configuration).add(to: authenticated)
+        return router
+    }
+
+    /// The HTTP application with the broker connection and the reply consumer as services:
+    /// they start before the listener and stop after it, so in-flight calls can finish.
+    public func buildApplication(logger: Logger) -> some ApplicationProtocol {
+        var application = Application(
+            router: buildRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: configuration.serviceName),
+            logger: logger
+        )
+        application.addServices(amqp, rpc)
+        return application
+    }
+}
+
+/// Sets the body limit of every request from configuration.
+struct BodyLimitMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.maxUploadSize = limit
+        return try await next(request, context)
+    }
+}
