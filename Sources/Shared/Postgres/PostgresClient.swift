@@ -118,27 +118,7 @@ public final class PostgresClient: Sendable, Service {
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         try await withConnection { connection in
-            _ = try await connection.query("BEGIN", cancellable: true)
-            let result: Result
-            do {
-                result = try await body(connection)
-            } catch {
-                if !connection.isBroken {
-                    _ = try? await connection.query("ROLLBACK", cancellable: false)
-                }
-                throw error
-            }
-            // Once the body succeeded the outcome is decided: finish it even if the task is
-            // being cancelled, rather than leave the caller unsure whether it committed.
-            let commit = try await connection.query("COMMIT", cancellable: false)
-            if commit.commandTag == "ROLLBACK" {
-                throw PostgresError(
-                    code: .transactionRolledBack,
-                    message: "the transaction was rolled back: a statement inside it failed and its error was caught",
-                    query: "COMMIT"
-                )
-            }
-            return result
+            try await connection.transaction(body)
         }
     }
 

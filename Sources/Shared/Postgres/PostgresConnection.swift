@@ -38,6 +38,8 @@ public final class PostgresConnection: @unchecked Sendable {
         var cancelIssued = false
         /// The session is inside a transaction block (or a failed one).
         var inTransaction = false
+        /// Its user asked for it not to be reused (its session state is unknown).
+        var retired = false
         var closed = false
     }
 
@@ -79,7 +81,13 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Whether the pool must close this session rather than lend it again.
     var mustBeDiscarded: Bool {
-        shared.withLock { $0.broken || $0.cancelIssued || $0.inTransaction || $0.closed }
+        shared.withLock { $0.broken || $0.cancelIssued || $0.inTransaction || $0.retired || $0.closed }
+    }
+
+    /// Makes the pool close this session when it comes back instead of lending it again, for a
+    /// session whose server-side state (a lock, a setting) could not be reset.
+    func retire() {
+        shared.withLock { $0.retired = true }
     }
 
     // MARK: Statements

@@ -73,6 +73,11 @@ public struct PostgresQuery: Sendable, CustomStringConvertible, ExpressibleByStr
             sql += append(value, to: &bindings, error: &encodingError)
         }
 
+        /// Binds `value`, or SQL `NULL` when it is `nil`.
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            sql += append(value, to: &bindings, error: &encodingError)
+        }
+
         /// An identifier, quoted (`\(identifier: schema)` → `"t_1f3a"`).
         public mutating func appendInterpolation(identifier: String) {
             sql += PostgresTextFormat.quoteIdentifier(identifier)
