@@ -127,13 +127,22 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Checks, without a round trip, that the session is still up and outside a transaction:
-    /// reads whatever the server sent while the session was idle (a shutdown notice, EOF).
+    /// reads whatever the server sent while the session was idle. A server that shut down or
+    /// terminated the backend has sent an error and closed the socket; reading to that EOF is
+    /// what makes libpq mark the session bad.
     func checkHealth() async -> Bool {
         let healthy = try? await thread.run { [self] () -> Bool in
             guard let handle else { return false }
-            let readable = PQconsumeInput(handle) == 1
-            recordStatus(handle)
-            return readable && PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+            defer { recordStatus(handle) }
+            let socket = PQsocket(handle)
+            guard socket >= 0 else { return false }
+            // An idle session receives nothing unless something happened; drain it (bounded).
+            for _ in 0..<8 {
+                var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+                guard poll(&descriptor, 1, 0) > 0 else { break }
+                if PQconsumeInput(handle) == 0 { return false }
+            }
+            return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
         }
         return healthy ?? false
     }
