@@ -50,6 +50,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
+            resources: [.copy("Postgres/Migrations")],
             swiftSettings: swiftSettings
         ),
 
@@ -95,7 +96,11 @@ let package = Package(
 
         .testTarget(
             name: "SharedTests",
-            dependencies: ["Shared"],
+            dependencies: [
+                "Shared",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
