@@ -1,0 +1,58 @@
+import Foundation
+import Shared
+
+/// One MCP server of the catalog (`mcp_servers`), as the worker and the CLI see it.
+public struct ServerRecord: Sendable, Equatable, Codable {
+    public enum Transport: String, Sendable, Codable, CaseIterable {
+        case streamableHTTP = "streamable_http"
+        case sse
+        case stdio
+    }
+
+    public var id: String
+    public var displayName: String
+    public var transport: Transport
+    public var url: String?
+    public var command: String?
+    public var arguments: [String]
+    public var environment: [String: String]
+    public var timeoutMilliseconds: Int
+    public var enabled: Bool
+
+    public init(
+        id: String, displayName: String, transport: Transport, url: String? = nil, command: String? = nil, arguments: [String] = [],
+        environment: [String: String] = [:], timeoutMilliseconds: Int = 60_000, enabled: Bool = true
+    ) {
+        self.id = id
+        self.displayName = displayName
+        self.transport = transport
+        self.url = url
+        self.command = command
+        self.arguments = arguments
+        self.environment = environment
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.enabled = enabled
+    }
+
+    /// What `servers/list` tells a caller: never commands, URLs or environment.
+    public var summary: JSONValue {
+        ["id": .string(id), "name": .string(displayName)]
+    }
+
+    init(row: PostgresRow) throws {
+        guard let transport = Transport(rawValue: try row.decode(String.self, "transport")) else {
+            throw PostgresError(code: .decoding, message: "unknown transport in mcp_servers", column: "transport")
+        }
+        self.init(
+            id: try row.decode(String.self, "id"),
+            displayName: try row.decode(String.self, "display_name"),
+            transport: transport,
+            url: try row.decode(String?.self, "url"),
+            command: try row.decode(String?.self, "command"),
+            arguments: try row.decodeJSON([String].self, "arguments"),
+            environment: try row.decodeJSON([String: String].self, "environment"),
+            timeoutMilliseconds: try row.decode(Int.self, "timeout_ms"),
+            enabled: try row.decode(Bool.self, "enabled")
+        )
+    }
+}

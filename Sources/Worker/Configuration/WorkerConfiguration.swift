@@ -1,0 +1,44 @@
+import Foundation
+import Shared
+
+/// The worker's own settings. The broker, the database, the signing key and the MCP client
+/// have their own configuration types.
+public struct WorkerConfiguration: Sendable {
+    /// `WORKER_ID` (default: host name and process id): names this worker in replies, the
+    /// audit record and the call ledger.
+    public var workerID: String
+    /// `WORKER_CONCURRENCY` (default 8): the prefetch of each request queue, so at most this
+    /// many calls per server run at once on this worker.
+    public var concurrency = 8
+    /// `WORKER_SERVERS` (comma-separated ids; default: every enabled server in the catalog).
+    public var servers: [String] = []
+    /// `WORKER_CATALOG_REFRESH_MS` (default 10 s): how often the catalog is re-read to start
+    /// consuming newly added servers.
+    public var catalogRefresh: Duration = .seconds(10)
+    /// `WORKER_SHUTDOWN_GRACE_MS` (default 30 s): how long in-flight calls may finish after SIGTERM.
+    public var shutdownGrace: Duration = .seconds(30)
+    /// `WORKER_HEALTH_HOST` / `WORKER_HEALTH_PORT` (default 0.0.0.0:9090): `/healthz`, `/readyz`, `/metrics`.
+    public var healthHost = "0.0.0.0"
+    public var healthPort = 9090
+
+    public init(workerID: String = WorkerConfiguration.defaultWorkerID) {
+        self.workerID = workerID
+    }
+
+    public init(environment: EnvironmentReader) throws(ConfigurationError) {
+        workerID = environment.string("WORKER_ID", default: Self.defaultWorkerID)
+        concurrency = try environment.int("WORKER_CONCURRENCY", default: concurrency, range: 1...1000)
+        servers = environment.list("WORKER_SERVERS")
+        for server in servers where !RequestEnvelope.isValidServerID(server) {
+            throw ConfigurationError(variable: "WORKER_SERVERS", reason: "names an invalid server id '\(server)'")
+        }
+        catalogRefresh = try environment.milliseconds("WORKER_CATALOG_REFRESH_MS", default: catalogRefresh, range: 100...3_600_000)
+        shutdownGrace = try environment.milliseconds("WORKER_SHUTDOWN_GRACE_MS", default: shutdownGrace, range: 0...3_600_000)
+        healthHost = environment.string("WORKER_HEALTH_HOST", default: healthHost)
+        healthPort = try environment.int("WORKER_HEALTH_PORT", default: healthPort, range: 0...65535)
+    }
+
+    public static var defaultWorkerID: String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}

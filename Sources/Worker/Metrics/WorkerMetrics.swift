@@ -1,0 +1,40 @@
+import Foundation
+import Prometheus
+import Shared
+
+/// The worker's Prometheus metrics: deliveries by queue and disposition, and processing time.
+public final class WorkerMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let duration: DurationHistogram
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        duration = registry.makeDurationHistogram(
+            descriptor: .init(namespace: "mcpgw", subsystem: "worker", metricName: "processing_duration", unitName: "seconds", helpText: "Time to process one request delivery"),
+            buckets: [
+                .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(500), .seconds(1),
+                .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+            ]
+        )
+    }
+
+    func processed(queue: String, disposition: RequestProcessor.Disposition, duration: Duration) {
+        let outcome: String
+        switch disposition {
+        case .ack: outcome = "ack"
+        case .deadLetter: outcome = "dead_letter"
+        case .requeue: outcome = "requeue"
+        }
+        registry.makeCounter(
+            descriptor: .init(namespace: "mcpgw", subsystem: "worker", metricName: "deliveries", unitName: "total", helpText: "Request deliveries processed"),
+            labels: [("server", queue), ("disposition", outcome)]
+        ).increment()
+        self.duration.record(duration)
+    }
+
+    public func exposition() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import Logging
+import Shared
+
+/// What happens to one request delivery, from the envelope's signature to the ack.
+///
+/// In order: verify and decode the envelope (a forged, tampered, malformed or unknown-version
+/// message is dead-lettered and never run); skip work whose deadline has passed; for
+/// `tools/call`, claim the call id so that a redelivery never runs the tool twice; decide
+/// authorization (deny by default); run the call on the backend; record the reply; publish it
+/// to `reply_to` with the same correlation id; write the outcome to the audit stream; and only
+/// then acknowledge the delivery.
+public struct RequestProcessor: Sendable {
+    /// What the consumer does with the delivery afterwards.
+    public enum Disposition: Sendable, Equatable {
+        case ack
+        /// Dead-letter it (`basic.nack`, no requeue), for messages that must never run.
+        case deadLetter(reason: String)
+        /// Give it back to the queue (the reply could not be sent; a redelivery resends it).
+        case requeue
+    }
+
+    let workerID: String
+    let codec: SignedEnvelopeCodec
+    let catalog: ServerCatalog
+    let authorizer: Authorizer
+    let ledger: CallLedger
+    let executor: any ToolExecutor
+    let publisher: AMQPConnection
+    let topology: GatewayTopology
+    let logger: Logger
+
+    public init(
+        workerID: String, codec: SignedEnvelopeCodec, catalog: ServerCatalog, authorizer: Authorizer, ledger: CallLedger,
+        executor: any ToolExecutor, publisher: AMQPConnection, topology: GatewayTopology, logger: Logger
+    ) {
+        self.workerID = workerID
+        self.codec = codec
+        self.catalog = catalog
+        self.authorizer = authorizer
+        self.ledger = ledger
+        self.executor = executor
+        self.publisher = publisher
+        self.topology = topology
+        self.logger = logger
+    }
+
+    public func process(_ delivery: AMQPDelivery) async -> Disposition {
+        var logger = self.logger
+        logger[metadataKey: LogKeys.callID] = .string(delivery.properties.correlationID ?? delivery.properties.messageID ?? "-")
+        let envelope: RequestEnvelope
+        do {
+            envelope = try codec.decode(body: delivery.body, headers: RequestMessage.stringHeaders(of: delivery))
+        } catch {
+            logger.warning("Request refused and dead-lettered", metadata: ["reason": "\(error.deadLetterReason)", LogKeys.error: "\(error)"])
+            return .deadLetter(reason: error.deadLetterReason)
+        }
+        logger[metadataKey: LogKeys.server] = .string(envelope.server)
+        if let tool = envelope.tool { logger[metadataKey: LogKeys.tool] = .string(tool) }
+        guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else {
+            logger.warning("Request without reply_to dead-lettered")
+            return .deadLetter(reason: "no_reply_to")
+        }
+
+        let started = Date.now
+        let replyBody: [UInt8]
+        if envelope.kind == .callTool {
+            let claim: CallLedger.Claim
+            do {
+                claim = try await ledger.claim(envelope, worker: workerID)
+            } catch {
+                logger.error("Call ledger unavailable; request returned to the queue", metadata: [LogKeys.error: "\(error)"])
+                return await answer(
+                    envelope, replyTo: replyTo, delivery: delivery, started: started, logger: logger,
+                    outcome: .error(GatewayError(.authorizationUnavailable, "the gateway's database is unavailable; the call was not run"))
+                )
+            }
+            switch claim {
+            case .claimed:
+                replyBody = await execute(envelope, started: started, logger: logger)
+                do {
+                    try await ledger.record(replyBody, for: envelope.callID)
+                } catch {
+                    logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
+                }
+            case .answered(let stored):
+                logger.info("Redelivered call answered from the ledger; not run again")
+                replyBody = stored
+            case .interrupted(let worker):
+                logger.warning("Redelivered call was interrupted earlier; not run again", metadata: ["first_worker": "\(worker)"])
+                return await answer(
+                    envelope, replyTo: replyTo, delivery: delivery, started: started, logger: logger,
+                    outcome: .error(GatewayError(.backendError, "the call was interrupted before it finished (a worker stopped); it is not run twice"))
+                )
+            }
+        } else {
+            replyBody = await execute(envelope, started: started, logger: logger)
+        }
+        return await send(replyBody, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
+    }
+
+    /// Decides and runs the call; always returns an encoded reply (result or typed error).
+    private func execute(_ envelope: RequestEnvelope, started: Date, logger: Logger) async -> [UInt8] {
+        let outcome: Reply.Outcome
+        do {
+            outcome = .result(try await decideAndRun(envelope, logger: logger))
+        } catch {
+            outcome = .error(error)
+        }
+        return encode(Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now), logger: logger)
+    }
+
+    private func decideAndRun(_ envelope: RequestEnvelope, logger: Logger) async throws(GatewayError) -> JSONValue {
+        guard !envelope.isExpired() else {
+            throw GatewayError(.deadlineExceeded, "the deadline passed before a worker could start the call; it was not run")
+        }
+        if envelope.kind == .listServers {
+            let servers = try await authorizer.allowedServers(for: envelope.principal)
+            return ["servers": .array(servers.map(\.summary))]
+        }
+        let server: ServerRecord
+        do {
+            guard let found = try await catalog.server(envelope.server) else {
+                throw GatewayError(.notFound, "no MCP server '\(envelope.server)' is enabled")
+            }
+            server = found
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw GatewayError(.authorizationUnavailable, "the server catalog is unavailable; the call was refused", detail: "\(error)")
+        }
+        guard try await authorizer.isAllowed(envelope.principal, server: server.id) else {
+            logger.info("Call denied", metadata: ["principal_sub": "\(envelope.principal.subject)", "principal_tid": "\(envelope.principal.tenantID)"])
+            throw GatewayError(.forbidden, "you are not allowed to use the MCP server '\(server.id)'")
+        }
+        let tools = try await executor.listTools(on: server, deadline: envelope.deadline, callID: envelope.callID)
+        switch envelope.kind {
+        case .listTools:
+            return ["tools": .array(tools)]
+        case .callTool:
+            let name = envelope.tool ?? ""
+            guard tools.contains(where: { $0["name"]?.stringValue == name }) else {
+                throw GatewayError(.notFound, "the MCP server '\(server.id)' has no tool '\(name)'")
+            }
+            return try await executor.callTool(name, arguments: envelope.arguments, on: server, deadline: envelope.deadline, callID: envelope.callID)
+        case .listServers:
+            throw GatewayError(.internal, "unreachable")
+        }
+    }
+
+    private func answer(
+        _ envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, started: Date, logger: Logger, outcome: Reply.Outcome
+    ) async -> Disposition {
+        let reply = Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now)
+        return await send(encode(reply, logger: logger), envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
+    }
+
+    /// Publishes the reply and the audit outcome, each confirmed; requeues when either fails.
+    private func send(_ body: [UInt8], envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger) async -> Disposition {
+        do {
+            try await publisher.publish(
+                body, exchange: "", routingKey: replyTo, properties: RequestMessage.replyProperties(to: delivery, callID: envelope.callID),
+                mandatory: false
+            )
+        } catch {
+            logger.error("Reply not published; request returned to the queue", metadata: [LogKeys.error: "\(error)"])
+            return .requeue
+        }
+        if let reply = try? Reply(decoding: body) {
+            let record = AuditRecord.outcome(of: envelope, reply: reply)
+            do {
+                try await publisher.publish(
+                    try record.encoded(), exchange: "", routingKey: topology.auditStream,
+                    properties: AMQPProperties(contentType: "application/json", persistent: true, correlationID: envelope.callID, type: "outcome"),
+                    mandatory: true
+                )
+            } catch {
+                logger.error("Audit outcome not recorded", metadata: [LogKeys.error: "\(error)"])
+            }
+            switch reply.outcome {
+            case .result: logger.info("Call answered", metadata: ["duration_ms": "\(reply.durationMilliseconds)"])
+            case .error(let error):
+                logger.info("Call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)", "error_detail": "\(error.detail ?? "")"])
+            }
+        }
+        return .ack
+    }
+
+    private func encode(_ reply: Reply, logger: Logger) -> [UInt8] {
+        do {
+            return try reply.encoded()
+        } catch {
+            logger.error("Reply could not be encoded", metadata: [LogKeys.error: "\(error)"])
+            let fallback = Reply(
+                callID: reply.callID, outcome: .error(GatewayError(.internal, "the reply could not be encoded")), worker: workerID,
+                startedAt: reply.startedAt, finishedAt: reply.finishedAt
+            )
+            return (try? fallback.encoded()) ?? []
+        }
+    }
+}
