@@ -1,1 +1,5 @@
 import Ingress
+import Shared
+
+GatewayLogging.bootstrap()
+try await IngressServer.run()

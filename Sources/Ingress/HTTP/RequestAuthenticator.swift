@@ -8,7 +8,7 @@ import Shared
 /// The principal comes from the verified token only: identity headers sent by the caller
 /// (`X-Entra-Groups`, `X-User-Groups`, `X-OpenWebUI-User-*`, `X-Auth-Source`, ...) are never read.
 public protocol RequestAuthenticator: Sendable {
-    func authenticate(authorization: String?, callID: String) async throws(GatewayHTTPError) -> Principal
+    func authenticate(headers: HTTPFields, callID: String) async throws(GatewayHTTPError) -> Principal
 }
 
 /// Authenticates every request that passes through it and stores the principal in the context.
@@ -18,7 +18,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.principal = try await authenticator.authenticate(authorization: request.headers[.authorization], callID: context.callID)
+        context.principal = try await authenticator.authenticate(headers: request.headers, callID: context.callID)
         context.logger[metadataKey: "principal_sub"] = .string(context.principal?.subject ?? "-")
         context.logger[metadataKey: "principal_tid"] = .string(context.principal?.tenantID ?? "-")
         return try await next(request, context)

@@ -1,0 +1,57 @@
+import AsyncHTTPClient
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import Shared
+
+/// The ingress process: configuration from the environment, then one service group (the
+/// broker connection, the reply consumer, the key refresher, the HTTP server) until SIGTERM.
+public enum IngressServer {
+    public static func run(environment: EnvironmentReader = EnvironmentReader()) async throws {
+        let logger = Logger(label: "mcp-ingress")
+        let configuration: IngressConfiguration
+        let amqpConfiguration: AMQPConfiguration
+        let topology: GatewayTopology
+        let signer: EnvelopeSigner
+        let authentication: AuthenticationConfiguration
+        do {
+            configuration = try IngressConfiguration(environment: environment)
+            amqpConfiguration = try AMQPConfiguration(environment: environment, connectionName: configuration.serviceName)
+            topology = try GatewayTopology(environment: environment)
+            signer = try EnvelopeSigner(environment: environment)
+            authentication = try AuthenticationConfiguration(environment: environment)
+        } catch {
+            logger.critical("Configuration error: \(error)")
+            throw error
+        }
+
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let keys = JWKSCache(configuration: authentication, httpClient: httpClient, logger: logger)
+        let authenticator = TokenAuthenticator(verifier: TokenVerifier(configuration: authentication, keys: keys), logger: logger)
+        let components = IngressComponents(
+            configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
+            authenticator: authenticator, logger: logger
+        )
+        let application = components.buildApplication(logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: JWKSRefresher(cache: keys, configuration: authentication)), .init(service: application)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [],
+                logger: logger
+            )
+        )
+        logger.info(
+            "Starting ingress",
+            metadata: ["http": "\(configuration.host):\(configuration.port)", "amqp_url": "\(amqpConfiguration.redactedURL)"]
+        )
+        do {
+            try await group.run()
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
+    }
+}
