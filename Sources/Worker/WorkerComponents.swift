@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Shared
+
+/// Everything a worker process is made of, built once from configuration. Tests build exactly
+/// what production runs (with their own topology names, schema and backends).
+public struct WorkerComponents: Sendable {
+    public let configuration: WorkerConfiguration
+    /// Consumes requests and acknowledges them. Separate from `publisher`, because the broker
+    /// blocks publishing connections under a resource alarm, and acks must still flow then.
+    public let consumer: AMQPConnection
+    /// Publishes replies and audit records, with confirms.
+    public let publisher: AMQPConnection
+    public let database: PostgresClient
+    public let catalog: ServerCatalog
+    public let metrics: WorkerMetrics
+    public let service: WorkerService
+
+    public init(
+        configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
+        database: PostgresClient, executor: any ToolExecutor, logger: Logger
+    ) {
+        var logger = logger
+        logger[metadataKey: "worker_id"] = .string(configuration.workerID)
+        self.configuration = configuration
+        self.database = database
+        var consumerConfiguration = amqpConfiguration
+        consumerConfiguration.connectionName = "\(amqpConfiguration.connectionName).consume"
+        var publisherConfiguration = amqpConfiguration
+        publisherConfiguration.connectionName = "\(amqpConfiguration.connectionName).publish"
+        consumer = AMQPConnection(configuration: consumerConfiguration, topology: topology.declaration(servers: configuration.servers), logger: logger)
+        publisher = AMQPConnection(configuration: publisherConfiguration, topology: topology.base, logger: logger)
+        catalog = ServerCatalog(database: database)
+        metrics = WorkerMetrics()
+        let processor = RequestProcessor(
+            workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
+            authorizer: Authorizer(database: database), ledger: CallLedger(database: database), executor: executor, publisher: publisher,
+            topology: topology, logger: logger
+        )
+        service = WorkerService(
+            configuration: configuration, consumer: consumer, topology: topology, catalog: catalog, processor: processor, metrics: metrics,
+            logger: logger
+        )
+    }
+
+    /// In dependency order; a service group shuts them down in reverse, so the consumers stop
+    /// first and the database and the publisher last.
+    public func services(logger: Logger, extra: [any Service] = []) -> [any Service] {
+        let health = WorkerHealthApplication.build(
+            configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, logger: logger
+        )
+        return [database, publisher] + extra + [consumer, service, health]
+    }
+}
