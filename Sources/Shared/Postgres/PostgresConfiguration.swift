@@ -30,6 +30,7 @@ public struct PostgresConfiguration: Sendable, CustomStringConvertible {
 
     public static let poolSizeRange = 1...200
 
+    /// A configuration built in code (tests, tools). `poolSize` is clamped to ``poolSizeRange``.
     public init(
         connectionString: String = "",
         poolSize: Int = 4,

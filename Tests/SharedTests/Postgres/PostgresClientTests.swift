@@ -292,4 +292,27 @@ import Testing
             }
         }
     }
+
+    @Test func aSecondHostIsTriedWhenTheFirstIsDown() async throws {
+        try await PostgresTestDatabase.withSchema { database in
+            // The test server's own settings, with a dead host put first.
+            var options = Dictionary(try #require(PostgresConfiguration.parse(database.databaseURL)), uniquingKeysWith: { _, last in last })
+            let host = options["host"] ?? options["hostaddr"] ?? "127.0.0.1"
+            let port = options["port"] ?? "5432"
+            options["host"] = "127.0.0.1,\(host)"
+            options["port"] = "\(try FreePort.find()),\(port)"
+            options["hostaddr"] = nil
+            options["target_session_attrs"] = "read-write"
+            let conninfo = options.map { key, value in
+                "\(key)='\(value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'"))'"
+            }.joined(separator: " ")
+            let client = PostgresClient(
+                configuration: PostgresConfiguration(connectionString: conninfo, poolSize: 1, applicationName: database.applicationName),
+                logger: PostgresTestDatabase.logger
+            )
+            let row = try await client.query("SELECT pg_is_in_recovery() AS standby")[0]
+            #expect(try row.decode(Bool.self, "standby") == false)
+            await client.shutdown()
+        }
+    }
 }

@@ -11,14 +11,17 @@ struct PostgresTestDatabase: Sendable {
     let databaseURL: String
     let schema: String
     let applicationName: String
+    /// A client outside the schema, for setup and for watching the test's sessions
+    /// (`pg_stat_activity`); shut down by ``withSchema(sourceLocation:_:)``.
+    let admin: PostgresClient
 
     static let logger: Logger = {
         var logger = Logger(label: "postgres-tests") { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .error
+            handler.logLevel = .critical
             return handler
         }
-        logger.logLevel = .error
+        logger.logLevel = .critical
         return logger
     }()
 
@@ -39,8 +42,11 @@ struct PostgresTestDatabase: Sendable {
     ) async throws {
         let url = try requireDatabaseURL(sourceLocation: sourceLocation)
         let suffix = UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        let database = PostgresTestDatabase(databaseURL: url, schema: "t_\(suffix)", applicationName: "pgtest-\(suffix)")
-        let admin = database.adminClient()
+        let admin = PostgresClient(
+            configuration: PostgresConfiguration(connectionString: url, poolSize: 1, applicationName: "pgtest-admin"),
+            logger: logger
+        )
+        let database = PostgresTestDatabase(databaseURL: url, schema: "t_\(suffix)", applicationName: "pgtest-\(suffix)", admin: admin)
         do {
             try await admin.execute("CREATE SCHEMA \(identifier: database.schema)")
             do {
@@ -88,16 +94,8 @@ struct PostgresTestDatabase: Sendable {
         PostgresClient(configuration: configuration(poolSize: poolSize, acquireTimeout: acquireTimeout), logger: Self.logger)
     }
 
-    /// A client outside the schema, for watching the test's sessions (`pg_stat_activity`).
-    func adminClient() -> PostgresClient {
-        PostgresClient(
-            configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 1, applicationName: "pgtest-admin"),
-            logger: Self.logger
-        )
-    }
-
     /// How many sessions of this test's clients the server has.
-    func sessionCount(admin: PostgresClient) async throws -> Int {
+    func sessionCount() async throws -> Int {
         let rows = try await admin.query(
             "SELECT count(*) AS sessions FROM pg_stat_activity WHERE application_name = \(applicationName)"
         )

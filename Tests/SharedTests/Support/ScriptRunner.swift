@@ -18,14 +18,14 @@ struct ScriptResult: Sendable, CustomStringConvertible {
 
 /// Runs the project's node scripts (`postgres-node.sh`, `rabbitmq-node.sh`) from tests.
 ///
-/// Output goes to temporary files rather than pipes: a script that starts a server in the
-/// background leaves that server holding its output descriptors, and reading a pipe to its end
-/// would then wait for the server to exit.
+/// Not Foundation's `Process`: on Linux it learns that a child exited when a socket shared with
+/// the child closes, and a script that starts a server in the background hands that socket on
+/// to the server, so the script's exit is never noticed. Here the child is reaped with `waitpid`,
+/// which depends on no descriptor; its output goes to files rather than pipes for the same
+/// reason (a pipe read to its end would wait for the server too).
 enum ScriptRunner {
-    struct TimedOut: Error, CustomStringConvertible {
-        var command: String
-        var timeout: Duration
-        var description: String { "`\(command)` did not finish within \(timeout) and was terminated" }
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
     }
 
     /// The path of one of the project's scripts, in the directory named by `MCPGW_SCRIPTS`. The
@@ -39,8 +39,8 @@ enum ScriptRunner {
         return URL(fileURLWithPath: directory).appendingPathComponent(name).path
     }
 
-    /// Runs `path` with `arguments`, waits for it (at most `timeout`, then terminates it) and
-    /// returns its status and output. A script without the executable bit runs under bash.
+    /// Runs `path` with `arguments` (under bash unless it is executable), waits for it, at most
+    /// `timeout` (then kills it and throws), and returns its status and output.
     static func run(
         _ path: String,
         _ arguments: [String],
@@ -51,53 +51,60 @@ enum ScriptRunner {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("script-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let stdoutURL = directory.appendingPathComponent("stdout")
-        let stderrURL = directory.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        let stdout = try FileHandle(forWritingTo: stdoutURL)
-        let stderr = try FileHandle(forWritingTo: stderrURL)
-        defer {
-            try? stdout.close()
-            try? stderr.close()
-        }
+        let stdoutPath = directory.appendingPathComponent("stdout").path
+        let stderrPath = directory.appendingPathComponent("stderr").path
 
-        let process = Process()
-        if FileManager.default.isExecutableFile(atPath: path) {
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [path] + arguments
-        }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = stdout
-        process.standardError = stderr
+        let argv = FileManager.default.isExecutableFile(atPath: path) ? [path] + arguments : ["/bin/bash", path] + arguments
+        let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map { "\($0)=\($1)" }
+        let pid = try spawn(argv: argv, environment: env, stdout: stdoutPath, stderr: stderrPath)
 
-        let timedOut = Mutex(false)
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { process in
-                continuation.resume(returning: process.terminationStatus)
-            }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-                return
+        let state = Mutex((reaped: false, timedOut: false))
+        let status: Int32 = await withCheckedContinuation { continuation in
+            // waitpid blocks: give it a thread of its own, never a cooperative one.
+            Thread.detachNewThread {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+                state.withLock { $0.reaped = true }
+                continuation.resume(returning: status)
             }
             let (seconds, attoseconds) = timeout.components
             let deadline = DispatchTime.now() + .milliseconds(Int(seconds * 1000 + attoseconds / 1_000_000_000_000_000))
             DispatchQueue.global().asyncAfter(deadline: deadline) {
-                guard process.isRunning else { return }
-                timedOut.withLock { $0 = true }
-                process.terminate()
+                state.withLock { state in
+                    guard !state.reaped else { return }
+                    state.timedOut = true
+                    kill(pid, SIGKILL)
+                }
             }
         }
-        if timedOut.withLock({ $0 }) { throw TimedOut(command: command, timeout: timeout) }
-        let output = String(decoding: (try? Data(contentsOf: stdoutURL)) ?? Data(), as: UTF8.self)
-        let errors = String(decoding: (try? Data(contentsOf: stderrURL)) ?? Data(), as: UTF8.self)
-        return ScriptResult(command: command, status: status, stdout: output, stderr: errors)
+        if state.withLock({ $0.timedOut }) {
+            throw Failure(description: "`\(command)` did not finish within \(timeout) and was killed")
+        }
+        let exitStatus: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        let output = String(decoding: FileManager.default.contents(atPath: stdoutPath) ?? Data(), as: UTF8.self)
+        let errors = String(decoding: FileManager.default.contents(atPath: stderrPath) ?? Data(), as: UTF8.self)
+        return ScriptResult(command: command, status: exitStatus, stdout: output, stderr: errors)
+    }
+
+    private static func spawn(argv: [String], environment: [String], stdout: String, stderr: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = environment.map { strdup($0) } + [nil]
+        defer {
+            cArguments.forEach { free($0) }
+            cEnvironment.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+        guard result == 0 else {
+            throw Failure(description: "cannot start \(argv[0]): \(String(cString: strerror(result)))")
+        }
+        return pid
     }
 }
