@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `mcpgw`: operator and developer commands for the MCP gateway.
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcpgw",
+        abstract: "Operate the MCP gateway.",
+        subcommands: [DevKeys.self, DevToken.self]
+    )
+}
