@@ -94,10 +94,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Helpers every test target shares: environment, throwaway nodes, scratch schemas.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Shared",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SharedTests",
             dependencies: [
                 "Shared",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -107,13 +119,14 @@ let package = Package(
             name: "IngressTests",
             dependencies: [
                 "Ingress",
+                "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker"],
+            dependencies: ["Worker", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

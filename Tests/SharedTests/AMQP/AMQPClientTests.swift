@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Shared
 
@@ -219,14 +220,4 @@ import Testing
             #expect(try await amqp.queueStatus(queue).consumers == 0)
         }
     }
-}
-
-/// Polls `body` until it returns a value, for broker-side effects that take a moment.
-func eventually<T>(timeout: Duration = .seconds(15), _ body: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if let value = try await body() { return value }
-        try await Task.sleep(for: .milliseconds(100))
-    }
-    return try #require(try await body(), "condition not met within \(timeout)")
 }

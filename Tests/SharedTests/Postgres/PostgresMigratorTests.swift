@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Shared
 
@@ -74,9 +75,10 @@ import Testing
     @Test func fiveMigratorsStartingAtOnceApplyEachVersionExactlyOnce() async throws {
         try await PostgresTestDatabase.withSchema { database in
             let migrations = try Migration.bundled() + [
-                Migration(version: 2, name: "second", sql: "CREATE TABLE second (id int PRIMARY KEY); INSERT INTO second VALUES (1);"),
-                Migration(version: 3, name: "third", sql: "ALTER TABLE second ADD COLUMN note text NOT NULL DEFAULT 'x';"),
+                Migration(version: 1000, name: "second", sql: "CREATE TABLE second (id int PRIMARY KEY); INSERT INTO second VALUES (1);"),
+                Migration(version: 1001, name: "third", sql: "ALTER TABLE second ADD COLUMN note text NOT NULL DEFAULT 'x';"),
             ]
+            let versions = migrations.map(\.version)
             let clients = (0..<5).map { _ in database.makeClient(poolSize: 1) }
             let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
                 for client in clients {
@@ -88,12 +90,12 @@ import Testing
                 for try await versions in group { all += versions }
                 return all
             }
-            #expect(applied.sorted() == [1, 2, 3])
+            #expect(applied.sorted() == versions)
 
             let recorded = try await clients[0].query(
                 "SELECT version, count(*) OVER (PARTITION BY version) AS copies, checksum FROM schema_migrations ORDER BY version"
             )
-            #expect(try recorded.map { try $0.decode(Int.self, "version") } == [1, 2, 3])
+            #expect(try recorded.map { try $0.decode(Int.self, "version") } == versions)
             #expect(try recorded.allSatisfy { try $0.decode(Int.self, "copies") == 1 })
             #expect(try recorded.map { try $0.decode(String.self, "checksum") } == migrations.map(\.checksum))
 

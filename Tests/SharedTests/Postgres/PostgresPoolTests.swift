@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Testing
+import TestSupport
 
 @testable import Shared
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct ScriptRunnerTests {
     private func withScript(_ body: String, _ test: (String) async throws -> Void) async throws {

@@ -2,20 +2,20 @@ import Foundation
 import Logging
 import Testing
 
-@testable import Shared
+import Shared
 
 /// Gives each test a schema of its own on the real server named by `DATABASE_URL`, so tests run
 /// in parallel and rerun cleanly: every client it makes sets `search_path` to that schema (as a
 /// libpq `options` override), and the schema is dropped afterwards, also when the test fails.
-struct PostgresTestDatabase: Sendable {
-    let databaseURL: String
-    let schema: String
-    let applicationName: String
+public struct PostgresTestDatabase: Sendable {
+    public let databaseURL: String
+    public let schema: String
+    public let applicationName: String
     /// A client outside the schema, for setup and for watching the test's sessions
     /// (`pg_stat_activity`); shut down by ``withSchema(sourceLocation:_:)``.
-    let admin: PostgresClient
+    public let admin: PostgresClient
 
-    static let logger: Logger = {
+    public static let logger: Logger = {
         var logger = Logger(label: "postgres-tests") { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .critical
@@ -27,7 +27,7 @@ struct PostgresTestDatabase: Sendable {
 
     /// `DATABASE_URL`, or a recorded failure: these tests need a real server and must not pass
     /// vacuously without one.
-    static func requireDatabaseURL(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    public static func requireDatabaseURL(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         try #require(
             ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
             "DATABASE_URL must point at a real PostgreSQL for the Postgres tests, e.g. postgresql://postgres@127.0.0.1:35499/postgres",
@@ -36,7 +36,7 @@ struct PostgresTestDatabase: Sendable {
     }
 
     /// A fresh schema `t_<random>` for `body`, dropped afterwards.
-    static func withSchema(
+    public static func withSchema(
         sourceLocation: SourceLocation = #_sourceLocation,
         _ body: (PostgresTestDatabase) async throws -> Void
     ) async throws {
@@ -65,7 +65,7 @@ struct PostgresTestDatabase: Sendable {
     }
 
     /// Runs `body` with a client whose sessions live in this schema, and shuts it down after.
-    func withClient(
+    public func withClient(
         poolSize: Int = 4,
         acquireTimeout: Duration = .seconds(10),
         _ body: (PostgresClient) async throws -> Void
@@ -80,7 +80,7 @@ struct PostgresTestDatabase: Sendable {
         await client.shutdown()
     }
 
-    func configuration(poolSize: Int = 4, acquireTimeout: Duration = .seconds(10)) -> PostgresConfiguration {
+    public func configuration(poolSize: Int = 4, acquireTimeout: Duration = .seconds(10)) -> PostgresConfiguration {
         PostgresConfiguration(
             connectionString: databaseURL,
             poolSize: poolSize,
@@ -90,12 +90,12 @@ struct PostgresTestDatabase: Sendable {
         )
     }
 
-    func makeClient(poolSize: Int = 4, acquireTimeout: Duration = .seconds(10)) -> PostgresClient {
+    public func makeClient(poolSize: Int = 4, acquireTimeout: Duration = .seconds(10)) -> PostgresClient {
         PostgresClient(configuration: configuration(poolSize: poolSize, acquireTimeout: acquireTimeout), logger: Self.logger)
     }
 
     /// How many sessions of this test's clients the server has.
-    func sessionCount() async throws -> Int {
+    public func sessionCount() async throws -> Int {
         let rows = try await admin.query(
             "SELECT count(*) AS sessions FROM pg_stat_activity WHERE application_name = \(applicationName)"
         )
@@ -103,7 +103,7 @@ struct PostgresTestDatabase: Sendable {
     }
 
     /// Polls until `condition` holds or `timeout` passes; returns whether it held.
-    static func eventually(
+    public static func eventually(
         timeout: Duration = .seconds(15),
         _ condition: () async throws -> Bool
     ) async throws -> Bool {

@@ -2,10 +2,10 @@ import Foundation
 import Logging
 import Testing
 
-@testable import Shared
+import Shared
 
-enum AMQPTest {
-    static func configuration(url: String? = nil, name: String = "test", heartbeat: Int = 30) throws -> AMQPConfiguration {
+public enum AMQPTest {
+    public static func configuration(url: String? = nil, name: String = "test", heartbeat: Int = 30) throws -> AMQPConfiguration {
         var configuration = try AMQPConfiguration(url: url ?? TestEnvironment.require("AMQP_URL"), connectionName: TestEnvironment.uniqueName(name))
         configuration.heartbeatSeconds = heartbeat
         configuration.reconnectMinimum = .milliseconds(50)
@@ -15,7 +15,7 @@ enum AMQPTest {
     }
 
     /// Runs `body` with a connected client, and closes it afterwards whatever happens.
-    static func withConnection<T: Sendable>(
+    public static func withConnection<T: Sendable>(
         _ configuration: AMQPConfiguration? = nil,
         topology: AMQPTopology = AMQPTopology(),
         _ body: (AMQPConnection) async throws -> T
@@ -36,7 +36,7 @@ enum AMQPTest {
     }
 
     /// A direct exchange and a classic queue bound to it with routing key `key`, unique to one test.
-    static func scratchTopology(queueArguments: AMQPTable = [:]) -> (topology: AMQPTopology, exchange: String, queue: String) {
+    public static func scratchTopology(queueArguments: AMQPTable = [:]) -> (topology: AMQPTopology, exchange: String, queue: String) {
         let exchange = TestEnvironment.uniqueName("x")
         let queue = TestEnvironment.uniqueName("q")
         let topology = AMQPTopology(
@@ -48,7 +48,7 @@ enum AMQPTest {
     }
 
     /// The next delivery, or a test failure after `timeout` (the test must not hang).
-    static func next(
+    public static func next(
         _ iterator: inout AsyncStream<AMQPDelivery>.AsyncIterator,
         timeout: Duration = .seconds(15)
     ) async throws -> AMQPDelivery {
@@ -67,7 +67,7 @@ enum AMQPTest {
     }
 
     /// Lets a child task advance an iterator and hand it back.
-    final class IteratorBox: @unchecked Sendable {
+    public final class IteratorBox: @unchecked Sendable {
         // Only one task at a time touches the iterator: `next(_:)` awaits the child that uses it.
         var iterator: AsyncStream<AMQPDelivery>.AsyncIterator
         init(_ iterator: AsyncStream<AMQPDelivery>.AsyncIterator) { self.iterator = iterator }

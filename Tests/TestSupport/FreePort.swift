@@ -8,12 +8,12 @@ import Darwin
 ///
 /// The kernel picks it (bind to port 0); the socket is closed before the server binds it, so
 /// another process could take it in between, which on a test machine is rare enough.
-enum FreePort {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public enum FreePort {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    static func find() throws -> Int {
+    public static func find() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
         defer { close(descriptor) }

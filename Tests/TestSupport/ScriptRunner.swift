@@ -3,15 +3,15 @@ import Synchronization
 import Testing
 
 /// What a helper script did: its exit status and everything it printed.
-struct ScriptResult: Sendable, CustomStringConvertible {
-    var command: String
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct ScriptResult: Sendable, CustomStringConvertible {
+    public var command: String
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 
-    var succeeded: Bool { status == 0 }
+    public var succeeded: Bool { status == 0 }
 
-    var description: String {
+    public var description: String {
         "`\(command)` exited \(status)\n--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)"
     }
 }
@@ -23,14 +23,14 @@ struct ScriptResult: Sendable, CustomStringConvertible {
 /// to the server, so the script's exit is never noticed. Here the child is reaped with `waitpid`,
 /// which depends on no descriptor; its output goes to files rather than pipes for the same
 /// reason (a pipe read to its end would wait for the server too).
-enum ScriptRunner {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public enum ScriptRunner {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// The path of one of the project's scripts, in the directory named by `MCPGW_SCRIPTS`. The
     /// test fails (it does not skip) with a clear message when the variable is unset.
-    static func requireScript(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+    public static func requireScript(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let directory = try #require(
             ProcessInfo.processInfo.environment["MCPGW_SCRIPTS"].flatMap { $0.isEmpty ? nil : $0 },
             "MCPGW_SCRIPTS must name the directory holding \(name) (the repository's scripts/ folder)",
@@ -41,7 +41,7 @@ enum ScriptRunner {
 
     /// Runs `path` with `arguments` (under bash unless it is executable), waits for it, at most
     /// `timeout` (then kills it and throws), and returns its status and output.
-    static func run(
+    public static func run(
         _ path: String,
         _ arguments: [String],
         environment: [String: String] = [:],
