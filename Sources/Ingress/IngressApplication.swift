@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Shared
 
@@ -42,10 +43,13 @@ public struct IngressComponents: Sendable {
 
     /// The HTTP application with the broker connection and the reply consumer as services:
     /// they start before the listener and stop after it, so in-flight calls can finish.
-    public func buildApplication(logger: Logger) -> some ApplicationProtocol {
+    public func buildApplication(
+        logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
         var application = Application(
             router: buildRouter(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: configuration.serviceName),
+            onServerRunning: onServerRunning,
             logger: logger
         )
         application.addServices(amqp, rpc)

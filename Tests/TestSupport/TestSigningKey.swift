@@ -4,15 +4,15 @@ import Foundation
 import Shared
 
 /// An RSA key of the tests' own, standing in for one of Entra's signing keys.
-struct TestSigningKey: Sendable {
-    let kid: String
-    let privateKey: _RSA.Signing.PrivateKey
+public struct TestSigningKey: Sendable {
+    public let kid: String
+    public let privateKey: _RSA.Signing.PrivateKey
 
     /// Generating RSA keys is slow; the tests share these.
-    static let primary = TestSigningKey(kid: "entra-key-1")
-    static let secondary = TestSigningKey(kid: "entra-key-2")
+    public static let primary = TestSigningKey(kid: "entra-key-1")
+    public static let secondary = TestSigningKey(kid: "entra-key-2")
     /// Another key published under nobody's `kid`: signs forgeries.
-    static let rogue = TestSigningKey(kid: "entra-key-1")
+    public static let rogue = TestSigningKey(kid: "entra-key-1")
 
     private init(kid: String) {
         self.kid = kid
@@ -22,7 +22,7 @@ struct TestSigningKey: Sendable {
 
     /// The public key as Entra publishes it: `kty`, `use`, `kid`, `x5t`, `n`, `e`, and an
     /// `issuer` template.
-    var jwk: [String: JSONValue] {
+    public var jwk: [String: JSONValue] {
         let primitives = try! privateKey.publicKey.getKeyPrimitives()
         return [
             "kty": "RSA", "use": "sig", "kid": .string(kid), "x5t": .string(kid),
@@ -32,14 +32,14 @@ struct TestSigningKey: Sendable {
     }
 
     /// The public key in PEM, as an attacker would use it for an HS256 secret.
-    var publicKeyPEM: String { privateKey.publicKey.pemRepresentation }
+    public var publicKeyPEM: String { privateKey.publicKey.pemRepresentation }
 
-    func sign(_ data: Data) -> Data {
+    public func sign(_ data: Data) -> Data {
         try! privateKey.signature(for: data, padding: .insecurePKCS1v1_5).rawRepresentation
     }
 
     /// A JWKS document with these keys.
-    static func jwks(_ keys: [TestSigningKey], extra: [JSONValue] = []) -> String {
+    public static func jwks(_ keys: [TestSigningKey], extra: [JSONValue] = []) -> String {
         let document: JSONValue = .object(["keys": .array(keys.map { .object($0.jwk) } + extra)])
         return String(decoding: try! JSONEncoder().encode(document), as: UTF8.self)
     }

@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+import Shared
+
+/// The production ``ToolExecutor``: runs calls on the MCP backends through the worker's
+/// ``MCPBackendPool`` (one session or child process per server, tool lists cached).
+public struct MCPToolExecutor: ToolExecutor {
+    let pool: MCPBackendPool
+    let logger: Logger
+
+    public init(pool: MCPBackendPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    public func listTools(on server: ServerRecord, deadline: Date, callID: String) async throws(GatewayError) -> [JSONValue] {
+        let definition = try server.definition()
+        do {
+            return try await pool.listTools(for: definition, deadline: Self.instant(deadline), logger: callLogger(callID))
+        } catch {
+            throw Self.gatewayError(error, server: server.id)
+        }
+    }
+
+    public func callTool(
+        _ tool: String, arguments: JSONValue, on server: ServerRecord, deadline: Date, callID: String
+    ) async throws(GatewayError) -> JSONValue {
+        let definition = try server.definition()
+        do {
+            return try await pool.callTool(on: definition, name: tool, arguments: arguments, deadline: Self.instant(deadline), logger: callLogger(callID))
+        } catch {
+            throw Self.gatewayError(error, server: server.id)
+        }
+    }
+
+    private func callLogger(_ callID: String) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: LogKeys.callID] = .string(callID)
+        return logger
+    }
+
+    /// The caller's wall-clock deadline on the monotonic clock the MCP client uses.
+    static func instant(_ deadline: Date) -> ContinuousClock.Instant {
+        .now + .milliseconds(Int64((deadline.timeIntervalSinceNow * 1000).rounded(.down)))
+    }
+
+    /// Transport trouble is the backend's failure (502); a timeout is the caller's deadline (504).
+    /// The backend's own words go to the detail (logs), not to the client.
+    static func gatewayError(_ error: MCPClientError, server: String) -> GatewayError {
+        switch error.code {
+        case .timeout, .cancelled:
+            GatewayError(.deadlineExceeded, "the MCP server '\(server)' did not answer before the deadline", detail: error.description)
+        case .server:
+            GatewayError(.backendError, "the MCP server '\(server)' refused the request (JSON-RPC error \(error.rpcCode.map(String.init) ?? "?"))", detail: error.description)
+        case .shutdown:
+            GatewayError(.unavailable, "the worker is shutting down", detail: error.description)
+        default:
+            GatewayError(.backendError, "the MCP server '\(server)' failed", detail: error.description)
+        }
+    }
+}
+
+extension ServerRecord {
+    /// How the MCP client reaches this server.
+    func definition() throws(GatewayError) -> MCPServerDefinition {
+        let transport: MCPServerDefinition.Transport
+        switch self.transport {
+        case .streamableHTTP, .sse:
+            guard let url = url.flatMap(URL.init(string:)) else {
+                throw GatewayError(.backendError, "the MCP server '\(id)' has no valid URL in the catalog")
+            }
+            transport = self.transport == .sse ? .sse(url) : .streamableHTTP(url)
+        case .stdio:
+            guard let command, !command.isEmpty else {
+                throw GatewayError(.backendError, "the MCP server '\(id)' has no command in the catalog")
+            }
+            transport = .stdio(command: command, arguments: arguments, environment: environment)
+        }
+        return MCPServerDefinition(id: id, displayName: displayName, transport: transport, timeout: .milliseconds(timeoutMilliseconds))
+    }
+}
