@@ -19,8 +19,9 @@ Tools:
 
 The events file (--events) receives one JSON object per line, so a test can see what the server
 observed even after the server has died: {"event": "started", "pid": ...} at start and
-{"event": "cancelled", "tool": "sleep", "request_id": ...} when a sleep is cancelled (which the SDK
-does only when the client sends notifications/cancelled for that request).
+{"event": "cancel_notification", "request_id": ...} when the client's notifications/cancelled for an
+in-flight request arrives, and {"event": "cancelled", "tool": "sleep", "request_id": ...} when a
+sleep is cancelled.
 """
 
 import argparse
@@ -28,9 +29,11 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 import anyio
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.shared import session as shared_session
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
@@ -46,6 +49,20 @@ def record(event: dict) -> None:
     event = {"ts": time.time(), **event}
     with open(options.events, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(event, sort_keys=True) + "\n")
+
+
+# The SDK reaches RequestResponder.cancel only when the client sends notifications/cancelled for
+# an in-flight request (pinned mcp 1.30.0), so recording it proves the notification arrived,
+# whatever else (a closed connection) may also end the request.
+_sdk_cancel = shared_session.RequestResponder.cancel
+
+
+async def _recording_cancel(self):
+    record({"event": "cancel_notification", "request_id": self.request_id})
+    await _sdk_cancel(self)
+
+
+shared_session.RequestResponder.cancel = _recording_cancel
 
 
 server = FastMCP(
@@ -100,8 +117,8 @@ def crash() -> str:
     os._exit(3)
 
 
-@server.tool()
-def whoami(ctx: Context) -> dict:
+@server.tool(structured_output=True)
+def whoami(ctx: Context) -> dict[str, Any]:
     """Who the server thinks is calling: HTTP headers, or the process environment over stdio."""
     request = ctx.request_context.request
     answer: dict = {"pid": os.getpid(), "transport": options.transport}
