@@ -98,8 +98,10 @@ final class StdioProcess: Sendable {
             let status = process.waitForExit()
             // Nothing reads our stdin writes any more; closing it ends the writer thread.
             process.closeInput()
-            onExit(status)
+            // The status is visible before `onExit` runs, so that a request registered too late
+            // for `onExit` to fail it sees the exit itself.
             process.finish(status)
+            onExit(status)
         }
         return process
     }

@@ -141,9 +141,16 @@ final class StdioTransport: MCPTransport {
     private func exchange(_ message: JSONRPCMessage, id: Int64, process: StdioProcess, generation: Int) async throws -> JSONRPCMessage {
         let data = try Self.line(message)
         pending.register(id, generation: generation)
-        process.send(data) { [pending, serverID] error in
+        if let status = process.exitStatus {
+            pending.remove(id)
+            throw MCPClientError(.processExited, serverID: serverID, message: "the server process exited (\(status))")
+        }
+        process.send(data) { [logger, serverID] error in
             guard let error else { return }
-            pending.complete(id, with: .failure(MCPClientError(.transport, serverID: serverID, message: "\(error)")))
+            // A server that stopped reading its stdin is of no use; ending it fails this request
+            // (and every other one in flight) with processExited, and the next one restarts it.
+            logger.warning("MCP server's stdin is broken; ending the process", metadata: [LogKeys.server: "\(serverID)", LogKeys.error: "\(error)"])
+            process.signalGroup(SIGKILL)
         }
         return try await pending.wait(for: id)
     }
@@ -231,6 +238,9 @@ final class StdioTransport: MCPTransport {
         } catch {
             // A process we could not initialise is of no use; do not leave it behind.
             process.signalGroup(SIGKILL)
+            state.withLock { state in
+                if state.launching?.generation == generation { state.launching = nil }
+            }
             throw error is DeadlineExceeded
                 ? MCPClientError(.timeout, serverID: serverID, message: "the server process did not complete initialisation in time")
                 : error

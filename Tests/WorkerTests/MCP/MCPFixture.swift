@@ -46,10 +46,17 @@ enum MCPTestEnvironment {
         return logger
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    /// Ports handed out in this test process: tests run in parallel, and a port stays free
+    /// between being chosen and being bound (and while its server restarts).
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago and that no other test of this process got.
     static func freePort() throws -> Int {
         for _ in 0..<200 {
-            let port = Int.random(in: 30_000...39_999)
+            // Below Linux's ephemeral range (32768-60999), so no outgoing connection holds it, and
+            // apart from the 20000s the broker tests use.
+            let port = Int.random(in: 10_000...19_999)
+            guard handedOut.withLock({ $0.insert(port).inserted }) else { continue }
             if canBind(port) { return port }
         }
         try #require(Bool(false), "no free port found")
@@ -77,9 +84,17 @@ enum MCPTestEnvironment {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
+        let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
+        guard connected else { return false }
+        // A socket can connect to itself when its own ephemeral port is the one probed.
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return UInt16(bigEndian: local.sin_port) != UInt16(port)
     }
 
     /// Whether a process with this pid exists (a zombie counts as existing).
@@ -153,8 +168,10 @@ final class FixtureServer: Sendable {
         if ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"] == nil { child.standardError = FileHandle.nullDevice }
         try child.run()
         process.withLock { $0 = child }
-        let up = await MCPTestEnvironment.eventually(within: .seconds(60)) { MCPTestEnvironment.accepts(port: port) }
-        try #require(up, "fixture server (\(transport.rawValue)) did not start listening on \(port)")
+        let up = await MCPTestEnvironment.eventually(within: .seconds(60)) {
+            !child.isRunning || MCPTestEnvironment.accepts(port: port)
+        }
+        try #require(up && child.isRunning, "fixture server (\(transport.rawValue)) did not start listening on \(port)")
     }
 
     /// Kills the HTTP server at once (SIGKILL) and waits until it is gone.

@@ -45,9 +45,12 @@ struct MCPStreamableHTTPSessionTests {
         let definition = MCPServerDefinition(
             id: "nowhere",
             transport: .streamableHTTP(URL(string: "http://127.0.0.1:\(port)/mcp")!),
-            timeout: .seconds(10)
+            timeout: .seconds(60)
         )
-        let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
+        // The HTTP client retries refused connections until its connect timeout, then fails the request.
+        var configuration = MCPTestEnvironment.configuration
+        configuration.httpConnectTimeout = .seconds(1)
+        let pool = MCPBackendPool(configuration: configuration, logger: MCPTestEnvironment.logger)
         let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
         #expect(error?.code == .transport)
         await pool.shutdown()
