@@ -39,6 +39,8 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // glibc's process-spawning extensions (pipe2, closefrom, setsid) for stdio MCP backends.
+        .target(name: "CProcessSpawn"),
 
         // The AMQP client, the PostgreSQL client, the message contract, configuration and logging.
         .target(
@@ -72,6 +74,8 @@ let package = Package(
             name: "Worker",
             dependencies: [
                 "Shared",
+                "CProcessSpawn",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,0 +1,166 @@
+"""A small MCP server for the worker's MCP client tests, built on the official `mcp` SDK.
+
+    python fixture_server.py --transport stdio|sse|streamable-http [--port N] [--json-response]
+                             [--events FILE]
+
+Tools:
+  echo(text)            -> the text back as text content
+  add(a, b)             -> the sum, with structured output {"result": a + b}
+  sleep(seconds)        -> sleeps, sending a progress notification each second when the call
+                           carries a progress token; a cancelled sleep is written to the events file
+  fail(message)         -> a tool error (isError: true) with the message
+  crash()               -> the server process exits at once, mid-call
+  whoami()              -> over HTTP the Authorization, Mcp-Session-Id and X-* request headers;
+                           over stdio the environment variables named in FIXTURE_WHOAMI_ENV
+                           (comma-separated), or all of them when unset; plus the pid
+  add_tool(name)        -> registers a tool `name` (it echoes) and sends
+                           notifications/tools/list_changed on the calling request's stream
+  events()              -> what the events file holds so far
+
+The events file (--events) receives one JSON object per line, so a test can see what the server
+observed even after the server has died: {"event": "started", "pid": ...} at start and
+{"event": "cancel_notification", "request_id": ...} when the client's notifications/cancelled for an
+in-flight request arrives, and {"event": "cancelled", "tool": "sleep", "request_id": ...} when a
+sleep is cancelled.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import anyio
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.shared import session as shared_session
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], default="stdio")
+parser.add_argument("--port", type=int, default=8000)
+parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON, not SSE")
+parser.add_argument("--events", default=None, help="file to append observed events to")
+options = parser.parse_args()
+
+
+def record(event: dict) -> None:
+    if not options.events:
+        return
+    event = {"ts": time.time(), **event}
+    with open(options.events, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(event, sort_keys=True) + "\n")
+
+
+# The SDK reaches RequestResponder.cancel only when the client sends notifications/cancelled for
+# an in-flight request (pinned mcp 1.30.0), so recording it proves the notification arrived,
+# whatever else (a closed connection) may also end the request.
+_sdk_cancel = shared_session.RequestResponder.cancel
+
+
+async def _recording_cancel(self):
+    record({"event": "cancel_notification", "request_id": self.request_id})
+    await _sdk_cancel(self)
+
+
+shared_session.RequestResponder.cancel = _recording_cancel
+
+
+server = FastMCP(
+    "fixture",
+    host="127.0.0.1",
+    port=options.port,
+    json_response=options.json_response,
+    log_level="WARNING",
+)
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Returns the text unchanged."""
+    return text
+
+
+@server.tool(structured_output=True)
+def add(a: float, b: float) -> float:
+    """Adds two numbers."""
+    total = a + b
+    return int(total) if float(total).is_integer() else total
+
+
+@server.tool()
+async def sleep(seconds: float, ctx: Context) -> str:
+    """Sleeps, reporting progress once a second."""
+    try:
+        elapsed = 0.0
+        while elapsed < seconds:
+            step = min(1.0, seconds - elapsed)
+            await anyio.sleep(step)
+            elapsed += step
+            await ctx.report_progress(elapsed, seconds, f"slept {elapsed:g}s")
+        return f"slept {seconds:g}s"
+    except anyio.get_cancelled_exc_class():
+        record({"event": "cancelled", "tool": "sleep", "request_id": ctx.request_id})
+        raise
+
+
+@server.tool()
+def fail(message: str) -> str:
+    """Always fails with a tool error carrying the message."""
+    raise ValueError(message)
+
+
+@server.tool()
+def crash() -> str:
+    """Ends the server process in the middle of the call."""
+    record({"event": "crash", "pid": os.getpid()})
+    sys.stdout.flush()
+    os._exit(3)
+
+
+@server.tool(structured_output=True)
+def whoami(ctx: Context) -> dict[str, Any]:
+    """Who the server thinks is calling: HTTP headers, or the process environment over stdio."""
+    request = ctx.request_context.request
+    answer: dict = {"pid": os.getpid(), "transport": options.transport}
+    if request is not None and hasattr(request, "headers"):
+        answer["headers"] = {
+            key.lower(): value
+            for key, value in request.headers.items()
+            if key.lower() in ("authorization", "mcp-session-id", "mcp-protocol-version") or key.lower().startswith("x-")
+        }
+    else:
+        names = os.environ.get("FIXTURE_WHOAMI_ENV")
+        wanted = names.split(",") if names else list(os.environ)
+        answer["environment"] = {name: os.environ[name] for name in wanted if name in os.environ}
+    return answer
+
+
+@server.tool()
+async def add_tool(name: str, ctx: Context) -> str:
+    """Adds an echoing tool at run time and tells the client the tool list changed."""
+
+    def extra(text: str) -> str:
+        return text
+
+    server.add_tool(extra, name=name, description=f"added at run time as {name}")
+    from mcp import types
+
+    await ctx.session.send_notification(
+        types.ServerNotification(types.ToolListChangedNotification()),
+        related_request_id=ctx.request_id,
+    )
+    return f"added {name}"
+
+
+@server.tool()
+def events() -> str:
+    """The events file so far."""
+    if not options.events or not os.path.exists(options.events):
+        return ""
+    with open(options.events, encoding="utf-8") as handle:
+        return handle.read()
+
+
+if __name__ == "__main__":
+    record({"event": "started", "pid": os.getpid(), "transport": options.transport})
+    server.run(transport=options.transport)
