@@ -121,10 +121,13 @@ final class FixtureServer: Sendable {
     let port: Int
     let eventsPath: String
     private let python: String
+    private let extraArguments: [String]
     private let process = Mutex<Process?>(nil)
 
-    init(_ transport: FixtureTransport) throws {
+    /// - Parameter extraArguments: more options for `fixture_server.py` (`--page-size 3`).
+    init(_ transport: FixtureTransport, extraArguments: [String] = []) throws {
         self.transport = transport
+        self.extraArguments = extraArguments
         self.python = try MCPTestEnvironment.python()
         self.port = transport == .stdio ? 0 : try MCPTestEnvironment.freePort()
         self.eventsPath = FileManager.default.temporaryDirectory
@@ -132,7 +135,7 @@ final class FixtureServer: Sendable {
     }
 
     private var serverArguments: [String] {
-        var arguments = [MCPTestEnvironment.fixtureServer, "--events", eventsPath]
+        var arguments = [MCPTestEnvironment.fixtureServer, "--events", eventsPath] + extraArguments
         switch transport {
         case .stdio: arguments += ["--transport", "stdio"]
         case .sse: arguments += ["--transport", "sse", "--port", "\(port)"]
@@ -207,11 +210,13 @@ final class FixtureServer: Sendable {
 /// Runs `body` with a started fixture server and a pool, and stops both afterwards.
 func withFixture(
     _ transport: FixtureTransport,
+    arguments: [String] = [],
     configuration: MCPClientConfiguration = MCPTestEnvironment.configuration,
+    logger: Logger = MCPTestEnvironment.logger,
     _ body: (FixtureServer, MCPBackendPool) async throws -> Void
 ) async throws {
-    let server = try FixtureServer(transport)
-    let pool = MCPBackendPool(configuration: configuration, logger: MCPTestEnvironment.logger)
+    let server = try FixtureServer(transport, extraArguments: arguments)
+    let pool = MCPBackendPool(configuration: configuration, logger: logger)
     do {
         try await server.start()
         try await body(server, pool)
@@ -238,5 +243,43 @@ extension JSONValue {
     /// The text of the first text content block of a CallToolResult.
     var firstText: String? {
         self["content"]?[0]?["text"]?.stringValue
+    }
+}
+
+/// A logger whose lines the test can read back.
+final class LogCapture: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private let records = Mutex<[Record]>([])
+
+    var logger: Logger {
+        Logger(label: "mcp-test-capture") { _ in Handler(capture: self) }
+    }
+
+    var lines: [Record] { records.withLock { $0 } }
+
+    fileprivate func append(_ record: Record) {
+        records.withLock { $0.append(record) }
+    }
+
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            var merged = metadata
+            if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+            capture.append(Record(level: event.level, message: event.message.description, metadata: merged.mapValues { "\($0)" }))
+        }
     }
 }
