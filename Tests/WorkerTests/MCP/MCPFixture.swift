@@ -97,6 +97,30 @@ enum MCPTestEnvironment {
         return UInt16(bigEndian: local.sin_port) != UInt16(port)
     }
 
+    /// Starts a server process that listens on `port` and waits until it accepts connections.
+    static func startHTTPServer(_ executable: String, _ arguments: [String], port: Int) async throws -> Process {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: executable)
+        child.arguments = arguments
+        child.standardInput = FileHandle.nullDevice
+        child.standardOutput = FileHandle.nullDevice
+        if ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"] == nil { child.standardError = FileHandle.nullDevice }
+        try child.run()
+        let up = await eventually(within: .seconds(60)) { !child.isRunning || accepts(port: port) }
+        guard up && child.isRunning else {
+            if child.isRunning { child.terminate() }
+            try #require(Bool(false), "\(arguments.prefix(3).joined(separator: " ")) did not start listening on \(port)")
+            return child
+        }
+        return child
+    }
+
+    /// Ends a server started by ``startHTTPServer(_:_:port:)`` at once and waits until it is gone.
+    static func stopHTTPServer(_ child: Process) async {
+        if child.isRunning { _ = kill(child.processIdentifier, SIGKILL) }
+        _ = await eventually { !child.isRunning }
+    }
+
     /// Whether a process with this pid exists (a zombie counts as existing).
     static func processExists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM
@@ -163,25 +187,14 @@ final class FixtureServer: Sendable {
     /// Starts the HTTP server and waits until it accepts connections (no-op for stdio).
     func start() async throws {
         guard transport != .stdio else { return }
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: python)
-        child.arguments = serverArguments
-        child.standardInput = FileHandle.nullDevice
-        child.standardOutput = FileHandle.nullDevice
-        if ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"] == nil { child.standardError = FileHandle.nullDevice }
-        try child.run()
+        let child = try await MCPTestEnvironment.startHTTPServer(python, serverArguments, port: port)
         process.withLock { $0 = child }
-        let up = await MCPTestEnvironment.eventually(within: .seconds(60)) {
-            !child.isRunning || MCPTestEnvironment.accepts(port: port)
-        }
-        try #require(up && child.isRunning, "fixture server (\(transport.rawValue)) did not start listening on \(port)")
     }
 
     /// Kills the HTTP server at once (SIGKILL) and waits until it is gone.
     func kill() async {
         guard let child = process.withLock({ process in defer { process = nil }; return process }) else { return }
-        if child.isRunning { _ = Glibc.kill(child.processIdentifier, SIGKILL) }
-        _ = await MCPTestEnvironment.eventually { !child.isRunning }
+        await MCPTestEnvironment.stopHTTPServer(child)
     }
 
     /// Waits for the server process to end by itself (after `crash`), then starts it again.
