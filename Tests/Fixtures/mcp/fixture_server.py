@@ -17,6 +17,8 @@ Tools:
                            notifications/tools/list_changed on the calling request's stream
   events()              -> what the events file holds so far
   rpc_error(code, message) -> a JSON-RPC error response with that code and message
+  poll_echo(text)       -> with --resumable, closes the POST's event stream before answering, so
+                           the answer only arrives on a stream resumed with Last-Event-ID
 
 With --page-size N, tools/list answers N tools per page with a nextCursor.
 
@@ -37,6 +39,7 @@ from typing import Any
 import anyio
 from mcp import types
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.streamable_http import EventMessage, EventStore
 from mcp.shared.exceptions import McpError
 from mcp.shared import session as shared_session
 
@@ -46,6 +49,9 @@ parser.add_argument("--port", type=int, default=8000)
 parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON, not SSE")
 parser.add_argument("--events", default=None, help="file to append observed events to")
 parser.add_argument("--page-size", type=int, default=0, help="answer tools/list in pages of this many tools")
+parser.add_argument(
+    "--resumable", action="store_true", help="streamable HTTP: keep events so that a closed stream can be resumed"
+)
 options = parser.parse_args()
 
 
@@ -71,8 +77,33 @@ async def _recording_cancel(self):
 shared_session.RequestResponder.cancel = _recording_cancel
 
 
+class MemoryEventStore(EventStore):
+    """Every event of every stream, in memory, for resuming with Last-Event-ID."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, object]] = []
+
+    async def store_event(self, stream_id, message):
+        event_id = str(len(self.events) + 1)
+        self.events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id, send_callback):
+        index = next((i for i, (event_id, _, _) in enumerate(self.events) if event_id == last_event_id), None)
+        if index is None:
+            return None
+        stream_id = self.events[index][1]
+        for event_id, event_stream, message in self.events[index + 1 :]:
+            if event_stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        record({"event": "resumed", "after": last_event_id})
+        return stream_id
+
+
 server = FastMCP(
     "fixture",
+    event_store=MemoryEventStore() if options.resumable else None,
+    retry_interval=100 if options.resumable else None,
     host="127.0.0.1",
     port=options.port,
     json_response=options.json_response,
@@ -163,6 +194,18 @@ def events() -> str:
         return ""
     with open(options.events, encoding="utf-8") as handle:
         return handle.read()
+
+
+@server.tool()
+async def poll_echo(text: str, ctx: Context) -> str:
+    """Closes its own event stream (when the server is --resumable), then answers: the client
+    must resume the stream with Last-Event-ID to get the answer."""
+    close = ctx.request_context.close_sse_stream
+    if close is not None:
+        await close()
+        record({"event": "stream_closed", "request_id": ctx.request_id})
+    await anyio.sleep(0.5)
+    return text
 
 
 @server.tool()

@@ -82,8 +82,8 @@ struct MCPTransportTests {
             let backend = try pool.backend(for: server.definition())
             let tools = try await backend.listTools()
             let names = tools.compactMap { $0["name"]?.stringValue }
-            #expect(Set(names) == ["echo", "add", "sleep", "fail", "crash", "whoami", "add_tool", "events", "rpc_error"])
-            #expect(names.count == 9)
+            #expect(Set(names) == ["echo", "add", "sleep", "fail", "crash", "whoami", "add_tool", "events", "rpc_error", "poll_echo"])
+            #expect(names.count == 10)
             let pages = server.events().filter { $0["event"] == "list_tools_page" }
             #expect(pages.map { $0["cursor"] ?? .null } == [.null, "2", "4", "6", "8"])
         }
