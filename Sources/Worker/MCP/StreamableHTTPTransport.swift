@@ -141,7 +141,11 @@ final class StreamableHTTPTransport: MCPTransport {
         }
         if let current { return current }
         return try await starting.run { [self] in
-            try await withDeadline(.now + handshakeTimeout) { try await self.startSession() }
+            do {
+                return try await withDeadline(.now + handshakeTimeout) { try await self.startSession() }
+            } catch is DeadlineExceeded {
+                throw MCPClientError(.timeout, serverID: serverID, message: "the server did not complete initialisation in time")
+            }
         }
     }
 

@@ -128,6 +128,23 @@ struct MCPStdioTests {
         #expect(helperGone)
     }
 
+    @Test func serverThatNeverAnswersInitializeTimesOutAndIsEnded() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("mcp-silent-\(UUID().uuidString).pid").path
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let definition = MCPServerDefinition(
+            id: "silent",
+            transport: .stdio(command: "/bin/sh", arguments: ["-c", "echo $$ > \"$0\"; exec sleep 600", pidFile], environment: [:]),
+            timeout: .seconds(2)
+        )
+        let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
+        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
+        #expect(error?.code == .timeout)
+        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let gone = await MCPTestEnvironment.eventually { !MCPTestEnvironment.processExists(pid) }
+        #expect(gone, "the silent server was left running")
+        await pool.shutdown()
+    }
+
     @Test func missingCommandFailsToLaunch() async throws {
         let definition = MCPServerDefinition(
             id: "missing",
