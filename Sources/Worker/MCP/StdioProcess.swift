@@ -96,7 +96,13 @@ final class StdioProcess: Sendable {
             readLines(from: spawned.stdout, maximumLineLength: maximumLineLength, onLine: onLine, onOverlong: onOverlongLine)
         }
         startThread(name: "mcp-err-\(name)") {
-            readLines(from: spawned.stderr, maximumLineLength: 4096, truncate: true, onLine: { onStderrLine(String(decoding: $0, as: UTF8.self)) }, onOverlong: {})
+            readLines(
+                from: spawned.stderr,
+                maximumLineLength: 4096,
+                truncate: true,
+                onLine: { onStderrLine(String(decoding: $0, as: UTF8.self)) },
+                onOverlong: {}
+            )
         }
         startThread(name: "mcp-wait-\(name)") {
             let status = process.waitForExit()

@@ -166,7 +166,15 @@ final class StreamableHTTPTransport: MCPTransport {
             params: MCPProtocol.initializeParams(offering: MCPProtocol.latestVersion)
         )
         var sessionID: String?
-        guard let answer = try await post(initialize, session: nil, awaiting: id, deadline: deadline, logger: logger, sessionIDSink: { sessionID = $0 })
+        guard
+            let answer = try await post(
+                initialize,
+                session: nil,
+                awaiting: id,
+                deadline: deadline,
+                logger: logger,
+                sessionIDSink: { sessionID = $0 }
+            )
         else {
             throw MCPClientError(.protocolError, serverID: serverID, message: "the server accepted initialize without answering it")
         }
