@@ -181,7 +181,11 @@ final class LegacySSETransport: MCPTransport {
         }
         if let current { return current }
         return try await connecting.run { [self] in
-            try await withDeadline(.now + handshakeTimeout) { try await self.connect() }
+            do {
+                return try await withDeadline(.now + handshakeTimeout) { try await self.connect() }
+            } catch is DeadlineExceeded {
+                throw MCPClientError(.timeout, serverID: serverID, message: "the server did not complete initialisation in time")
+            }
         }
     }
 

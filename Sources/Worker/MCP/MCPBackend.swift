@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import Shared
 import Synchronization
 
@@ -200,12 +201,16 @@ public final class MCPBackend: Sendable {
         inFlight.add(1, ordering: .relaxed)
         defer { inFlight.subtract(1, ordering: .relaxed) }
         logger.debug("MCP request", metadata: ["mcp_method": "\(method)", "mcp_request_id": "\(id)"])
+        let started = ContinuousClock.now
         do {
-            return try await withDeadline(deadline) {
+            let result = try await withDeadline(deadline) {
                 try await transport.request(id: id, method: method, params: params, deadline: deadline, logger: logger)
             }
+            record(method: method, outcome: "ok", since: started)
+            return result
         } catch {
             let failure = classify(error, method: method)
+            record(method: method, outcome: failure.code.description, since: started)
             if failure.code == .timeout || failure.code == .cancelled {
                 logger.warning(
                     "MCP request abandoned",
@@ -220,6 +225,15 @@ public final class MCPBackend: Sendable {
             }
             throw failure
         }
+    }
+
+    /// `mcp_client_requests_total` and `mcp_client_request_duration_seconds`, by server, method
+    /// and outcome (`ok` or the ``MCPClientError/Code``).
+    private func record(method: String, outcome: String, since started: ContinuousClock.Instant) {
+        let dimensions = [("server", definition.id), ("method", method), ("outcome", outcome)]
+        Counter(label: "mcp_client_requests_total", dimensions: dimensions).increment()
+        Metrics.Timer(label: "mcp_client_request_duration_seconds", dimensions: dimensions)
+            .recordNanoseconds(started.duration(to: .now).nanoseconds)
     }
 
     private func classify(_ error: any Error, method: String) -> MCPClientError {

@@ -19,6 +19,8 @@ struct ServerSentEventParser {
     private var lastWasCR = false
     private var current = ServerSentEvent()
     private var hasData = false
+    /// The reconnection time in milliseconds the server last asked for (`retry:`).
+    private(set) var retry: Int?
 
     init(maximumLineLength: Int) {
         self.maximumLineLength = maximumLineLength
@@ -79,7 +81,8 @@ struct ServerSentEventParser {
             current.data += value
             hasData = true
         case "id": if !value.contains("\0") { current.id = String(value) }
-        default: break  // `retry` and unknown fields: we do not reconnect by the server's timing
+        case "retry": if !value.isEmpty, value.allSatisfy(\.isASCII), let milliseconds = Int(value) { retry = milliseconds }
+        default: break
         }
     }
 }

@@ -59,7 +59,8 @@ final class StdioProcess: Sendable {
         _ = signal(SIGPIPE, SIG_IGN)
     }()
 
-    /// Starts `executable` (already resolved to a path) and the threads that serve it.
+    /// Starts `command` and the threads that serve it. A command without a `/` is looked up
+    /// on the `PATH` of `environment` (the child's, not the worker's).
     ///
     /// - Parameters:
     ///   - onLine: each line of stdout, without its line end, in order, from the stdout thread.
@@ -68,7 +69,7 @@ final class StdioProcess: Sendable {
     ///   - onStderrLine: each line of stderr (cut to 4 KiB), from the stderr thread.
     ///   - onExit: once, after the process has been reaped, from the waiting thread.
     static func launch(
-        executable: String,
+        command: String,
         arguments: [String],
         environment: [String: String],
         name: String,
@@ -82,7 +83,10 @@ final class StdioProcess: Sendable {
         let writer = DedicatedThread(name: "mcp-stdio-\(name)")
         let spawned: (pid: pid_t, stdin: Int32, stdout: Int32, stderr: Int32)
         do {
-            spawned = try await writer.run { try spawn(executable: executable, arguments: arguments, environment: environment) }
+            spawned = try await writer.run {
+                let executable = try resolve(command, path: environment["PATH"] ?? "")
+                return try spawn(executable: executable, arguments: arguments, environment: environment)
+            }
         } catch {
             writer.stop()
             throw error
@@ -92,7 +96,13 @@ final class StdioProcess: Sendable {
             readLines(from: spawned.stdout, maximumLineLength: maximumLineLength, onLine: onLine, onOverlong: onOverlongLine)
         }
         startThread(name: "mcp-err-\(name)") {
-            readLines(from: spawned.stderr, maximumLineLength: 4096, truncate: true, onLine: { onStderrLine(String(decoding: $0, as: UTF8.self)) }, onOverlong: {})
+            readLines(
+                from: spawned.stderr,
+                maximumLineLength: 4096,
+                truncate: true,
+                onLine: { onStderrLine(String(decoding: $0, as: UTF8.self)) },
+                onOverlong: {}
+            )
         }
         startThread(name: "mcp-wait-\(name)") {
             let status = process.waitForExit()
@@ -199,6 +209,16 @@ final class StdioProcess: Sendable {
         let thread = Thread(block: body)
         thread.name = name
         thread.start()
+    }
+
+    /// The command as a path: as given when it has a `/`, else the first executable match on `path`.
+    private static func resolve(_ command: String, path: String) throws -> String {
+        if command.contains("/") { return command }
+        for directory in path.split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/\(command)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        throw LaunchError(description: "\(command.quotedForLog()) is not on the server's PATH")
     }
 
     private static func spawn(

@@ -180,7 +180,6 @@ final class StdioTransport: MCPTransport {
             )
             try await Task.sleep(until: notBefore, clock: .continuous)
         }
-        let executable = try resolveExecutable()
         let generation = state.withLock { state in
             state.generation += 1
             return state.generation
@@ -188,7 +187,7 @@ final class StdioTransport: MCPTransport {
         let process: StdioProcess
         do {
             process = try await StdioProcess.launch(
-                executable: executable,
+                command: command,
                 arguments: arguments,
                 environment: environment,
                 name: serverID,
@@ -273,16 +272,6 @@ final class StdioTransport: MCPTransport {
             if delay >= maximum { return maximum }
         }
         return min(delay, maximum)
-    }
-
-    /// The command as a path: as given when it has a `/`, else found on the child's `PATH`.
-    private func resolveExecutable() throws(MCPClientError) -> String {
-        if command.contains("/") { return command }
-        for directory in (environment["PATH"] ?? "").split(separator: ":") {
-            let candidate = "\(directory)/\(command)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        throw MCPClientError(.launchFailed, serverID: serverID, message: "\(command.quotedForLog()) is not on the server's PATH")
     }
 
     // MARK: From the process's threads

@@ -141,7 +141,11 @@ final class StreamableHTTPTransport: MCPTransport {
         }
         if let current { return current }
         return try await starting.run { [self] in
-            try await withDeadline(.now + handshakeTimeout) { try await self.startSession() }
+            do {
+                return try await withDeadline(.now + handshakeTimeout) { try await self.startSession() }
+            } catch is DeadlineExceeded {
+                throw MCPClientError(.timeout, serverID: serverID, message: "the server did not complete initialisation in time")
+            }
         }
     }
 
@@ -162,7 +166,15 @@ final class StreamableHTTPTransport: MCPTransport {
             params: MCPProtocol.initializeParams(offering: MCPProtocol.latestVersion)
         )
         var sessionID: String?
-        guard let answer = try await post(initialize, session: nil, awaiting: id, deadline: deadline, logger: logger, sessionIDSink: { sessionID = $0 })
+        guard
+            let answer = try await post(
+                initialize,
+                session: nil,
+                awaiting: id,
+                deadline: deadline,
+                logger: logger,
+                sessionIDSink: { sessionID = $0 }
+            )
         else {
             throw MCPClientError(.protocolError, serverID: serverID, message: "the server accepted initialize without answering it")
         }
@@ -254,7 +266,7 @@ final class StreamableHTTPTransport: MCPTransport {
         let contentType = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
         do {
             if contentType.hasPrefix("text/event-stream") {
-                return try await readEventStream(response.body, awaiting: id, session: session, logger: logger)
+                return try await readEventStream(response.body, awaiting: id, session: session, deadline: deadline, logger: logger)
             }
             if contentType.hasPrefix("application/json") {
                 let body = try await response.body.collect(upTo: maximumMessageBytes)
@@ -280,27 +292,80 @@ final class StreamableHTTPTransport: MCPTransport {
         )
     }
 
+    /// How often one answer's event stream may be resumed after the server closed it.
+    private static let maximumResumptions = 20
+
+    /// Reads an event-stream answer until the response to `id` arrives. When the server closes
+    /// the stream early after giving its events ids (protocol 2025-11-25 lets it, to make the
+    /// client poll), the stream is resumed with a GET carrying `Last-Event-ID`, after the
+    /// server's `retry` time (at most 5 s).
     private func readEventStream(
         _ body: HTTPClientResponse.Body,
         awaiting id: Int64,
         session: Session?,
+        deadline: ContinuousClock.Instant,
         logger: Logger
     ) async throws -> JSONRPCMessage {
-        var parser = ServerSentEventParser(maximumLineLength: maximumMessageBytes)
-        for try await buffer in body {
-            let events: [ServerSentEvent]
-            do {
-                events = try parser.feed(buffer.readableBytesView)
-            } catch {
-                throw MCPClientError(.protocolError, serverID: serverID, message: "an event longer than \(maximumMessageBytes) bytes")
+        var body = body
+        var lastEventID: String?
+        var resumptions = 0
+        while true {
+            var parser = ServerSentEventParser(maximumLineLength: maximumMessageBytes)
+            for try await buffer in body {
+                let events: [ServerSentEvent]
+                do {
+                    events = try parser.feed(buffer.readableBytesView)
+                } catch {
+                    throw MCPClientError(.protocolError, serverID: serverID, message: "an event longer than \(maximumMessageBytes) bytes")
+                }
+                for event in events {
+                    if let eventID = event.id { lastEventID = eventID }
+                    guard event.event == "message", !event.data.isEmpty else { continue }
+                    let (answer, replies) = try dispatch(Array(event.data.utf8), awaiting: id, logger: logger)
+                    await send(replies, session: session, logger: logger)
+                    if let answer { return answer }
+                }
             }
-            for event in events where event.event == "message" && !event.data.isEmpty {
-                let (answer, replies) = try dispatch(Array(event.data.utf8), awaiting: id, logger: logger)
-                await send(replies, session: session, logger: logger)
-                if let answer { return answer }
+            guard let lastEventID, resumptions < Self.maximumResumptions else {
+                throw MCPClientError(.transport, serverID: serverID, message: "the event stream ended before the answer to request \(id)")
             }
+            resumptions += 1
+            let wait = Duration.milliseconds(min(parser.retry ?? 0, 5_000))
+            if wait > .zero { try await Task.sleep(for: wait) }
+            logger.debug("MCP event stream resumed", metadata: [LogKeys.server: "\(serverID)", "mcp_request_id": "\(id)"])
+            body = try await resumeEventStream(after: lastEventID, session: session, deadline: deadline, logger: logger)
         }
-        throw MCPClientError(.transport, serverID: serverID, message: "the event stream ended before the answer to request \(id)")
+    }
+
+    private func resumeEventStream(
+        after lastEventID: String,
+        session: Session?,
+        deadline: ContinuousClock.Instant,
+        logger: Logger
+    ) async throws -> HTTPClientResponse.Body {
+        var request = baseRequest(method: .GET, sessionID: session?.id, protocolVersion: session?.info.protocolVersion)
+        request.headers.remove(name: "Content-Type")
+        request.headers.replaceOrAdd(name: "Accept", value: "text/event-stream")
+        request.headers.replaceOrAdd(name: "Last-Event-ID", value: lastEventID)
+        let response: HTTPClientResponse
+        do {
+            response = try await httpClient.execute(request, deadline: deadline.nioDeadline, logger: logger)
+        } catch {
+            throw mapHTTPError(error)
+        }
+        let status = Int(response.status.code)
+        let contentType = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
+        guard status == 200, contentType.hasPrefix("text/event-stream") else {
+            let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+            throw MCPClientError(
+                .transport,
+                serverID: serverID,
+                message: "resuming the event stream failed (HTTP \(status))",
+                httpStatus: status,
+                bodyExcerpt: MCPClientError.excerpt(body.readableBytesView)
+            )
+        }
+        return response.body
     }
 
     /// Replies to requests from the server, each on a POST of its own (best effort).

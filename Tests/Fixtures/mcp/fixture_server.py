@@ -16,6 +16,11 @@ Tools:
   add_tool(name)        -> registers a tool `name` (it echoes) and sends
                            notifications/tools/list_changed on the calling request's stream
   events()              -> what the events file holds so far
+  rpc_error(code, message) -> a JSON-RPC error response with that code and message
+  poll_echo(text)       -> with --resumable, closes the POST's event stream before answering, so
+                           the answer only arrives on a stream resumed with Last-Event-ID
+
+With --page-size N, tools/list answers N tools per page with a nextCursor.
 
 The events file (--events) receives one JSON object per line, so a test can see what the server
 observed even after the server has died: {"event": "started", "pid": ...} at start and
@@ -32,7 +37,10 @@ import time
 from typing import Any
 
 import anyio
+from mcp import types
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.streamable_http import EventMessage, EventStore
+from mcp.shared.exceptions import McpError
 from mcp.shared import session as shared_session
 
 parser = argparse.ArgumentParser()
@@ -40,6 +48,10 @@ parser.add_argument("--transport", choices=["stdio", "sse", "streamable-http"], 
 parser.add_argument("--port", type=int, default=8000)
 parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON, not SSE")
 parser.add_argument("--events", default=None, help="file to append observed events to")
+parser.add_argument("--page-size", type=int, default=0, help="answer tools/list in pages of this many tools")
+parser.add_argument(
+    "--resumable", action="store_true", help="streamable HTTP: keep events so that a closed stream can be resumed"
+)
 options = parser.parse_args()
 
 
@@ -65,8 +77,33 @@ async def _recording_cancel(self):
 shared_session.RequestResponder.cancel = _recording_cancel
 
 
+class MemoryEventStore(EventStore):
+    """Every event of every stream, in memory, for resuming with Last-Event-ID."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, object]] = []
+
+    async def store_event(self, stream_id, message):
+        event_id = str(len(self.events) + 1)
+        self.events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id, send_callback):
+        index = next((i for i, (event_id, _, _) in enumerate(self.events) if event_id == last_event_id), None)
+        if index is None:
+            return None
+        stream_id = self.events[index][1]
+        for event_id, event_stream, message in self.events[index + 1 :]:
+            if event_stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        record({"event": "resumed", "after": last_event_id})
+        return stream_id
+
+
 server = FastMCP(
     "fixture",
+    event_store=MemoryEventStore() if options.resumable else None,
+    retry_interval=100 if options.resumable else None,
     host="127.0.0.1",
     port=options.port,
     json_response=options.json_response,
@@ -143,8 +180,6 @@ async def add_tool(name: str, ctx: Context) -> str:
         return text
 
     server.add_tool(extra, name=name, description=f"added at run time as {name}")
-    from mcp import types
-
     await ctx.session.send_notification(
         types.ServerNotification(types.ToolListChangedNotification()),
         related_request_id=ctx.request_id,
@@ -159,6 +194,53 @@ def events() -> str:
         return ""
     with open(options.events, encoding="utf-8") as handle:
         return handle.read()
+
+
+@server.tool()
+async def poll_echo(text: str, ctx: Context) -> str:
+    """Closes its own event stream (when the server is --resumable), then answers: the client
+    must resume the stream with Last-Event-ID to get the answer."""
+    close = ctx.request_context.close_sse_stream
+    if close is not None:
+        await close()
+        record({"event": "stream_closed", "request_id": ctx.request_id})
+    await anyio.sleep(0.5)
+    return text
+
+
+@server.tool()
+def rpc_error(code: int, message: str) -> str:
+    """Answers with a JSON-RPC error (not a tool error) carrying this code and message."""
+    raise AssertionError("handled before FastMCP sees it")
+
+
+# FastMCP turns every exception in a tool into a tool error (isError: true). A JSON-RPC error
+# needs an McpError raised from the low-level handler, so rpc_error is answered there.
+_sdk_call_tool = server._mcp_server.request_handlers[types.CallToolRequest]
+
+
+async def _call_tool(request: types.CallToolRequest):
+    if request.params.name == "rpc_error":
+        arguments = request.params.arguments or {}
+        raise McpError(types.ErrorData(code=int(arguments.get("code", -32000)), message=str(arguments.get("message", ""))))
+    return await _sdk_call_tool(request)
+
+
+server._mcp_server.request_handlers[types.CallToolRequest] = _call_tool
+
+if options.page_size > 0:
+    # FastMCP lists every tool at once; with --page-size, tools/list pages with a numeric cursor.
+    async def _paginated_list_tools(request: types.ListToolsRequest):
+        tools = await server.list_tools()
+        cursor = request.params.cursor if request.params else None
+        start = int(cursor) if cursor else 0
+        end = start + options.page_size
+        record({"event": "list_tools_page", "cursor": cursor})
+        return types.ServerResult(
+            types.ListToolsResult(tools=tools[start:end], nextCursor=str(end) if end < len(tools) else None)
+        )
+
+    server._mcp_server.request_handlers[types.ListToolsRequest] = _paginated_list_tools
 
 
 if __name__ == "__main__":

@@ -97,6 +97,30 @@ enum MCPTestEnvironment {
         return UInt16(bigEndian: local.sin_port) != UInt16(port)
     }
 
+    /// Starts a server process that listens on `port` and waits until it accepts connections.
+    static func startHTTPServer(_ executable: String, _ arguments: [String], port: Int) async throws -> Process {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: executable)
+        child.arguments = arguments
+        child.standardInput = FileHandle.nullDevice
+        child.standardOutput = FileHandle.nullDevice
+        if ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"] == nil { child.standardError = FileHandle.nullDevice }
+        try child.run()
+        let up = await eventually(within: .seconds(60)) { !child.isRunning || accepts(port: port) }
+        guard up && child.isRunning else {
+            if child.isRunning { child.terminate() }
+            try #require(Bool(false), "\(arguments.prefix(3).joined(separator: " ")) did not start listening on \(port)")
+            return child
+        }
+        return child
+    }
+
+    /// Ends a server started by ``startHTTPServer(_:_:port:)`` at once and waits until it is gone.
+    static func stopHTTPServer(_ child: Process) async {
+        if child.isRunning { _ = kill(child.processIdentifier, SIGKILL) }
+        _ = await eventually { !child.isRunning }
+    }
+
     /// Whether a process with this pid exists (a zombie counts as existing).
     static func processExists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM
@@ -121,10 +145,13 @@ final class FixtureServer: Sendable {
     let port: Int
     let eventsPath: String
     private let python: String
+    private let extraArguments: [String]
     private let process = Mutex<Process?>(nil)
 
-    init(_ transport: FixtureTransport) throws {
+    /// - Parameter extraArguments: more options for `fixture_server.py` (`--page-size 3`).
+    init(_ transport: FixtureTransport, extraArguments: [String] = []) throws {
         self.transport = transport
+        self.extraArguments = extraArguments
         self.python = try MCPTestEnvironment.python()
         self.port = transport == .stdio ? 0 : try MCPTestEnvironment.freePort()
         self.eventsPath = FileManager.default.temporaryDirectory
@@ -132,7 +159,7 @@ final class FixtureServer: Sendable {
     }
 
     private var serverArguments: [String] {
-        var arguments = [MCPTestEnvironment.fixtureServer, "--events", eventsPath]
+        var arguments = [MCPTestEnvironment.fixtureServer, "--events", eventsPath] + extraArguments
         switch transport {
         case .stdio: arguments += ["--transport", "stdio"]
         case .sse: arguments += ["--transport", "sse", "--port", "\(port)"]
@@ -160,25 +187,14 @@ final class FixtureServer: Sendable {
     /// Starts the HTTP server and waits until it accepts connections (no-op for stdio).
     func start() async throws {
         guard transport != .stdio else { return }
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: python)
-        child.arguments = serverArguments
-        child.standardInput = FileHandle.nullDevice
-        child.standardOutput = FileHandle.nullDevice
-        if ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"] == nil { child.standardError = FileHandle.nullDevice }
-        try child.run()
+        let child = try await MCPTestEnvironment.startHTTPServer(python, serverArguments, port: port)
         process.withLock { $0 = child }
-        let up = await MCPTestEnvironment.eventually(within: .seconds(60)) {
-            !child.isRunning || MCPTestEnvironment.accepts(port: port)
-        }
-        try #require(up && child.isRunning, "fixture server (\(transport.rawValue)) did not start listening on \(port)")
     }
 
     /// Kills the HTTP server at once (SIGKILL) and waits until it is gone.
     func kill() async {
         guard let child = process.withLock({ process in defer { process = nil }; return process }) else { return }
-        if child.isRunning { _ = Glibc.kill(child.processIdentifier, SIGKILL) }
-        _ = await MCPTestEnvironment.eventually { !child.isRunning }
+        await MCPTestEnvironment.stopHTTPServer(child)
     }
 
     /// Waits for the server process to end by itself (after `crash`), then starts it again.
@@ -207,11 +223,13 @@ final class FixtureServer: Sendable {
 /// Runs `body` with a started fixture server and a pool, and stops both afterwards.
 func withFixture(
     _ transport: FixtureTransport,
+    arguments: [String] = [],
     configuration: MCPClientConfiguration = MCPTestEnvironment.configuration,
+    logger: Logger = MCPTestEnvironment.logger,
     _ body: (FixtureServer, MCPBackendPool) async throws -> Void
 ) async throws {
-    let server = try FixtureServer(transport)
-    let pool = MCPBackendPool(configuration: configuration, logger: MCPTestEnvironment.logger)
+    let server = try FixtureServer(transport, extraArguments: arguments)
+    let pool = MCPBackendPool(configuration: configuration, logger: logger)
     do {
         try await server.start()
         try await body(server, pool)
@@ -238,5 +256,43 @@ extension JSONValue {
     /// The text of the first text content block of a CallToolResult.
     var firstText: String? {
         self["content"]?[0]?["text"]?.stringValue
+    }
+}
+
+/// A logger whose lines the test can read back.
+final class LogCapture: Sendable {
+    struct Record: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+    }
+
+    private let records = Mutex<[Record]>([])
+
+    var logger: Logger {
+        Logger(label: "mcp-test-capture") { _ in Handler(capture: self) }
+    }
+
+    var lines: [Record] { records.withLock { $0 } }
+
+    fileprivate func append(_ record: Record) {
+        records.withLock { $0.append(record) }
+    }
+
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            var merged = metadata
+            if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+            capture.append(Record(level: event.level, message: event.message.description, metadata: merged.mapValues { "\($0)" }))
+        }
     }
 }

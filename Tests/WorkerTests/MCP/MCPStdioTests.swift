@@ -80,6 +80,71 @@ struct MCPStdioTests {
         }
     }
 
+    @Test func stderrLinesAreLoggedWithTheServerID() async throws {
+        let python = try MCPTestEnvironment.python()
+        let capture = LogCapture()
+        let definition = MCPServerDefinition(
+            id: "noisy",
+            transport: .stdio(
+                command: "/bin/sh",
+                arguments: ["-c", "echo 'starting up, says stderr' >&2; exec \"$0\" \"$1\" --transport stdio", python, MCPTestEnvironment.fixtureServer],
+                environment: [:]
+            )
+        )
+        let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: capture.logger)
+        let result = try await pool.callTool(on: definition, name: "echo", arguments: ["text": "hi"])
+        #expect(result.firstText == "hi")
+        let logged = await MCPTestEnvironment.eventually {
+            capture.lines.contains { $0.message == "starting up, says stderr" && $0.metadata[LogKeys.server] == "noisy" }
+        }
+        #expect(logged)
+        await pool.shutdown()
+    }
+
+    @Test func shutdownEndsTheServersWholeProcessGroup() async throws {
+        // The server starts a helper of its own (a grandchild of the worker) that would outlive it.
+        let python = try MCPTestEnvironment.python()
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("mcp-helper-\(UUID().uuidString).pid").path
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let definition = MCPServerDefinition(
+            id: "with-helper",
+            transport: .stdio(
+                command: "/bin/sh",
+                arguments: ["-c", "sleep 600 & echo $! > \"$2\"; exec \"$0\" \"$1\" --transport stdio", python, MCPTestEnvironment.fixtureServer, pidFile],
+                environment: [:]
+            )
+        )
+        let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
+        let backend = try pool.backend(for: definition)
+        _ = try await backend.listTools()
+        let serverPID = try #require(backend.processID)
+        let helperText = try String(contentsOfFile: pidFile, encoding: .utf8)
+        let helperPID = try #require(Int32(helperText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(MCPTestEnvironment.processExists(helperPID))
+        await pool.shutdown()
+        #expect(!MCPTestEnvironment.processExists(serverPID))
+        // The helper is the worker's grandchild: once killed, init reaps it.
+        let helperGone = await MCPTestEnvironment.eventually { !MCPTestEnvironment.processExists(helperPID) }
+        #expect(helperGone)
+    }
+
+    @Test func serverThatNeverAnswersInitializeTimesOutAndIsEnded() async throws {
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("mcp-silent-\(UUID().uuidString).pid").path
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        let definition = MCPServerDefinition(
+            id: "silent",
+            transport: .stdio(command: "/bin/sh", arguments: ["-c", "echo $$ > \"$0\"; exec sleep 600", pidFile], environment: [:]),
+            timeout: .seconds(2)
+        )
+        let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
+        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
+        #expect(error?.code == .timeout)
+        let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let gone = await MCPTestEnvironment.eventually { !MCPTestEnvironment.processExists(pid) }
+        #expect(gone, "the silent server was left running")
+        await pool.shutdown()
+    }
+
     @Test func missingCommandFailsToLaunch() async throws {
         let definition = MCPServerDefinition(
             id: "missing",

@@ -40,6 +40,17 @@ struct MCPStreamableHTTPSessionTests {
         }
     }
 
+    @Test func eventStreamClosedByTheServerIsResumedWithLastEventID() async throws {
+        try await withFixture(.streamableHTTP, arguments: ["--resumable"]) { server, pool in
+            let backend = try pool.backend(for: server.definition())
+            let result = try await backend.callTool(name: "poll_echo", arguments: ["text": "after a break"])
+            #expect(result.firstText == "after a break")
+            let events = server.events().map { $0["event"] ?? .null }
+            #expect(events.contains("stream_closed"))
+            #expect(events.contains("resumed"))
+        }
+    }
+
     @Test func unreachableServerIsATransportError() async throws {
         let port = try MCPTestEnvironment.freePort()
         let definition = MCPServerDefinition(

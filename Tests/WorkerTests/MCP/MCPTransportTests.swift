@@ -60,6 +60,36 @@ struct MCPTransportTests {
     }
 
     @Test(arguments: FixtureTransport.allCases)
+    func jsonRPCErrorIsThrownWithItsCodeAndMessage(_ transport: FixtureTransport) async throws {
+        try await withFixture(transport) { server, pool in
+            let backend = try pool.backend(for: server.definition())
+            let error = await #expect(throws: MCPClientError.self) {
+                try await backend.callTool(name: "rpc_error", arguments: ["code": -32099, "message": "backend says no"])
+            }
+            #expect(error?.code == .server)
+            #expect(error?.rpcCode == -32099)
+            #expect(error?.message == "backend says no")
+            // A JSON-RPC error ends the call, not the session.
+            let echo = try await backend.callTool(name: "echo", arguments: ["text": "fine"])
+            #expect(echo.firstText == "fine")
+            #expect(backend.sessionsStarted == 1)
+        }
+    }
+
+    @Test(arguments: FixtureTransport.allCases)
+    func listToolsFollowsPaginationToTheLastPage(_ transport: FixtureTransport) async throws {
+        try await withFixture(transport, arguments: ["--page-size", "2"]) { server, pool in
+            let backend = try pool.backend(for: server.definition())
+            let tools = try await backend.listTools()
+            let names = tools.compactMap { $0["name"]?.stringValue }
+            #expect(Set(names) == ["echo", "add", "sleep", "fail", "crash", "whoami", "add_tool", "events", "rpc_error", "poll_echo"])
+            #expect(names.count == 10)
+            let pages = server.events().filter { $0["event"] == "list_tools_page" }
+            #expect(pages.map { $0["cursor"] ?? .null } == [.null, "2", "4", "6", "8"])
+        }
+    }
+
+    @Test(arguments: FixtureTransport.allCases)
     func callPastItsDeadlineTimesOutAndTheServerIsToldToCancel(_ transport: FixtureTransport) async throws {
         try await withFixture(transport) { server, pool in
             let backend = try pool.backend(for: server.definition())

@@ -21,6 +21,13 @@ struct MCPWireFormatTests {
         )
     }
 
+    @Test func retryFieldAndEmptyPrimingEventAreKept() throws {
+        var parser = ServerSentEventParser(maximumLineLength: 1024)
+        let events = try parser.feed(Array("id: 41\nretry: 250\ndata:\n\n".utf8))
+        #expect(events == [ServerSentEvent(event: "message", data: "", id: "41")])
+        #expect(parser.retry == 250)
+    }
+
     @Test func eventWithoutDataIsNotDispatched() throws {
         var parser = ServerSentEventParser(maximumLineLength: 1024)
         #expect(try parser.feed(Array("event: ping\n\n".utf8)).isEmpty)
