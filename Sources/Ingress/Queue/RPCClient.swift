@@ -33,13 +33,14 @@ public final class RPCClient: Service, Sendable {
         }
         defer { amqp.removeObserver(observer) }
         let replies = try await amqp.consumeDirectReplies()
-        await withGracefulShutdownHandler {
+        // The HTTP server stops before this service (reverse start order), so by the time
+        // graceful shutdown reaches here no call waits for a reply any more.
+        await cancelWhenGracefulShutdown {
             for await delivery in replies {
                 self.handle(delivery)
             }
-        } onGracefulShutdown: {
-            // Keep taking replies while in-flight calls drain; the connection's own shutdown ends the stream.
         }
+        try? await replies.cancel()
     }
 
     private func handle(_ delivery: AMQPDelivery) {

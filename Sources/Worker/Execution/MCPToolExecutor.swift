@@ -16,7 +16,7 @@ public struct MCPToolExecutor: ToolExecutor {
     public func listTools(on server: ServerRecord, deadline: Date, callID: String) async throws(GatewayError) -> [JSONValue] {
         let definition = try server.definition()
         do {
-            return try await pool.listTools(for: definition, deadline: Self.instant(deadline), logger: callLogger(callID))
+            return try await pool.listTools(for: definition, deadline: MCPDeadline.instant(for: deadline), logger: callLogger(callID))
         } catch {
             throw Self.gatewayError(error, server: server.id)
         }
@@ -27,7 +27,7 @@ public struct MCPToolExecutor: ToolExecutor {
     ) async throws(GatewayError) -> JSONValue {
         let definition = try server.definition()
         do {
-            return try await pool.callTool(on: definition, name: tool, arguments: arguments, deadline: Self.instant(deadline), logger: callLogger(callID))
+            return try await pool.callTool(on: definition, name: tool, arguments: arguments, deadline: MCPDeadline.instant(for: deadline), logger: callLogger(callID))
         } catch {
             throw Self.gatewayError(error, server: server.id)
         }
@@ -37,11 +37,6 @@ public struct MCPToolExecutor: ToolExecutor {
         var logger = self.logger
         logger[metadataKey: LogKeys.callID] = .string(callID)
         return logger
-    }
-
-    /// The caller's wall-clock deadline on the monotonic clock the MCP client uses.
-    static func instant(_ deadline: Date) -> ContinuousClock.Instant {
-        .now + .milliseconds(Int64((deadline.timeIntervalSinceNow * 1000).rounded(.down)))
     }
 
     /// Transport trouble is the backend's failure (502); a timeout is the caller's deadline (504).

@@ -1,0 +1,110 @@
+import Foundation
+import Shared
+import TestSupport
+import Testing
+import Worker
+
+/// An authenticated call goes Ingress → RabbitMQ → Worker → a real MCP server → reply.
+@Suite struct ToolCallTests {
+    @Test func callThroughTheQueueMatchesCallingTheServerDirectly() async throws {
+        let options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("echo")], groupGrants: [("Team", "echo")])
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+
+            let servers = try await gateway.get("/servers", token: token)
+            #expect(servers.status == 200)
+            #expect(servers.body["servers"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["echo"])
+
+            let tools = try await gateway.get("/servers/echo/tools", token: token)
+            #expect(tools.status == 200)
+            let names = Set(tools.body["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [])
+            #expect(names.isSuperset(of: ["echo", "add", "sleep", "fail", "crash"]))
+
+            let echo = try await gateway.post("/servers/echo/tools/echo", token: token, json: #"{"text":"héllo through the queue"}"#)
+            #expect(echo.status == 200)
+            #expect(echo.body.firstText == "héllo through the queue")
+            #expect(echo.body["isError"]?.boolValue == false)
+
+            let sum = try await gateway.post("/servers/echo/tools/add", token: token, json: #"{"a": 2, "b": 40}"#)
+            #expect(sum.status == 200)
+            #expect(sum.body["structuredContent"]?["result"]?.doubleValue == 42)
+        }
+    }
+
+    @Test func aPyPIServerOverStdioAnswersThroughTheGateway() async throws {
+        let options = GatewayHarness.Options(servers: [try Fixtures.timeServer()], groupGrants: [("Team", "time")])
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            let answer = try await gateway.post("/servers/time/tools/get_current_time", token: token, json: #"{"timezone":"Europe/Paris"}"#)
+            #expect(answer.status == 200)
+            #expect(answer.body["isError"]?.boolValue != true)
+            #expect(answer.body.firstText?.contains("Europe/Paris") == true)
+        }
+    }
+
+    @Test func aToolErrorStaysAResultWithIsError() async throws {
+        let options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("echo")], groupGrants: [("Team", "echo")])
+        try await GatewayHarness.run(options) { gateway in
+            let answer = try await gateway.post("/servers/echo/tools/fail", token: gateway.token(groups: ["Team"]), json: #"{"message":"nope"}"#)
+            #expect(answer.status == 200)
+            #expect(answer.body["isError"]?.boolValue == true)
+            #expect(answer.body.firstText?.contains("nope") == true)
+        }
+    }
+
+    @Test func aBackendThatCrashesIs502AndTheNextCallWorks() async throws {
+        let options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("echo")], groupGrants: [("Team", "echo")])
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            let crash = try await gateway.post("/servers/echo/tools/crash", token: token, json: "{}")
+            #expect(crash.status == 502)
+            #expect(crash.errorCode == "backend_error")
+            #expect(crash.body["error"]?["callId"]?.stringValue?.isEmpty == false)
+
+            let after = try await eventually(timeout: .seconds(30)) { () -> GatewayHarness.Answer? in
+                let answer = try await gateway.post("/servers/echo/tools/echo", token: token, json: #"{"text":"back"}"#)
+                return answer.status == 200 ? answer : nil
+            }
+            #expect(after.body.firstText == "back")
+        }
+    }
+
+    @Test func aToolThatOutlivesTheDeadlineIs504() async throws {
+        let options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("echo")], groupGrants: [("Team", "echo")])
+        try await GatewayHarness.run(options) { gateway in
+            let answer = try await gateway.post(
+                "/servers/echo/tools/sleep", token: gateway.token(groups: ["Team"]), json: #"{"seconds": 30}"#, headers: ["X-Timeout-Ms": "1500"]
+            )
+            #expect(answer.status == 504)
+            #expect(answer.errorCode == "deadline_exceeded")
+        }
+    }
+
+    @Test func twoWorkersShareTheLoadAndOneSurvivesTheOthersDeath() async throws {
+        var options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("echo")], groupGrants: [("Team", "echo")])
+        options.workers = 2
+        options.workerConcurrency = 2
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<24 {
+                    group.addTask {
+                        let answer = try await gateway.post("/servers/echo/tools/sleep", token: token, json: #"{"seconds": 0.3}"#)
+                        #expect(answer.status == 200, "call \(index): \(answer.body)")
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for worker in gateway.workers {
+                #expect(worker.components.metrics.exposition().contains("disposition=\"ack\""), "a worker took no call")
+            }
+
+            gateway.workers[0].kill()
+            for index in 0..<5 {
+                let answer = try await gateway.post("/servers/echo/tools/echo", token: token, json: #"{"text":"survivor \#(index)"}"#)
+                #expect(answer.status == 200)
+                #expect(answer.body.firstText == "survivor \(index)")
+            }
+        }
+    }
+}
