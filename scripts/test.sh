@@ -16,6 +16,9 @@ cd "$MCPGW_REPO"
 scripts/services.sh start
 eval "$(scripts/services.sh env)"
 export MCPGW_REPO MCPGW_SCRIPTS AMQP_URL DATABASE_URL
+# Real MCP servers (the official Python SDK, servers from PyPI) run from a private venv.
+MCPGW_PYTHON="$(scripts/python-env.sh)"
+export MCPGW_PYTHON
 
 log "swift build --build-tests"
 swift build --build-tests
