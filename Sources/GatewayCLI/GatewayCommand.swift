@@ -6,6 +6,6 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcpgw",
         abstract: "Operate the MCP gateway.",
-        subcommands: [DevKeys.self, DevToken.self]
+        subcommands: [Migrate.self, Servers.self, Grants.self, Seed.self, DevKeys.self, DevToken.self]
     )
 }

@@ -1,1 +1,5 @@
+import Shared
 import Worker
+
+GatewayLogging.bootstrap()
+try await WorkerServer.run()
