@@ -7,8 +7,10 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply database migrations (safe to run from many processes at once).")
 
     func run() async throws {
-        let applied = try await DatabaseSession.with { client in
-            try await Migrator(client: client, migrations: try Migration.load(environment: EnvironmentReader()), logger: Logger(label: "mcpgw")).migrate()
+        var logger = Logger(label: "mcpgw")
+        logger.logLevel = .warning
+        let applied = try await DatabaseSession.with { [logger] client in
+            try await Migrator(client: client, migrations: try Migration.load(environment: EnvironmentReader()), logger: logger).migrate()
         }
         if applied.isEmpty {
             print("Database is up to date.")
