@@ -4,7 +4,7 @@ import Shared
 
 /// A throwaway RabbitMQ node of the test's own (`scripts/rabbitmq-node.sh`), for tests that
 /// restart the broker or raise alarms and so must not disturb the shared one.
-public struct BrokerNode {
+public struct BrokerNode: Sendable {
     public let name: String
     public let port: Int
 

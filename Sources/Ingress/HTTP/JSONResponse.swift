@@ -23,7 +23,9 @@ extension Request {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // NIO's NIOTooManyBytesError (and Hummingbird's own limit) answer 413 with their own body;
+            // the client gets ours.
             throw GatewayHTTPError(GatewayError(.payloadTooLarge, "the request body is larger than \(limit) bytes"), callID: callID)
         }
         let bytes = buffer.readableBytesView
