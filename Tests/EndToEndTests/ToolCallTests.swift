@@ -108,3 +108,44 @@ import Worker
         }
     }
 }
+
+/// The same call through each kind of backend: stdio (started by the worker), streamable HTTP
+/// answering with event streams and with JSON, and the legacy HTTP+SSE transport.
+@Suite struct TransportTests {
+    @Test(arguments: FixtureTransport.allCases)
+    func aCallThroughTheGatewayReachesEveryTransport(transport: FixtureTransport) async throws {
+        let fixture = try FixtureServer(transport)
+        try await fixture.start()
+        do {
+            let record = try Self.record(for: fixture)
+            try await GatewayHarness.run(GatewayHarness.Options(servers: [record], groupGrants: [("Team", record.id)])) { gateway in
+                let token = gateway.token(groups: ["Team"])
+                let tools = try await gateway.get("/servers/\(record.id)/tools", token: token)
+                #expect(tools.status == 200)
+                #expect(tools.body["tools"]?.arrayValue?.contains { $0["name"]?.stringValue == "echo" } == true)
+                for index in 0..<3 {
+                    let answer = try await gateway.post("/servers/\(record.id)/tools/echo", token: token, json: #"{"text":"via \#(transport.rawValue) \#(index)"}"#)
+                    #expect(answer.status == 200, "\(answer.body)")
+                    #expect(answer.body.firstText == "via \(transport.rawValue) \(index)")
+                }
+            }
+        } catch {
+            await fixture.stop()
+            throw error
+        }
+        await fixture.stop()
+    }
+
+    /// The catalog entry of a fixture server, as an operator would register it.
+    static func record(for fixture: FixtureServer) throws -> ServerRecord {
+        let id = "fixture-\(fixture.transport.rawValue.lowercased())"
+        switch fixture.definition().transport {
+        case .stdio(let command, let arguments, _):
+            return ServerRecord(id: id, displayName: id, transport: .stdio, command: command, arguments: arguments)
+        case .sse(let url):
+            return ServerRecord(id: id, displayName: id, transport: .sse, url: url.absoluteString)
+        case .streamableHTTP(let url):
+            return ServerRecord(id: id, displayName: id, transport: .streamableHTTP, url: url.absoluteString)
+        }
+    }
+}

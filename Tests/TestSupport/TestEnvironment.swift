@@ -30,23 +30,10 @@ public enum TestEnvironment {
     public static func freePort(alsoFreeAt offset: Int = 0) throws -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 20_000...29_999)
-            if canBind(port) && (offset == 0 || canBind(port + offset)) { return port }
+            if MCPTestEnvironment.canBind(port) && (offset == 0 || MCPTestEnvironment.canBind(port + offset)) { return port }
         }
         try #require(Bool(false), "no free port found")
         return 0
-    }
-
-    private static func canBind(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
     }
 
     /// Runs one of the repository's scripts (`MCPGW_SCRIPTS`) and returns its output; a

@@ -8,13 +8,10 @@ import Worker
 /// Python SDK) and servers from PyPI, run with the venv's Python (`MCPGW_PYTHON`).
 enum Fixtures {
     static func python() throws -> String {
-        try TestEnvironment.require("MCPGW_PYTHON")
+        try MCPTestEnvironment.python()
     }
 
-    static var fixtureServer: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/mcp/fixture_server.py").path
-    }
+    static var fixtureServer: String { MCPTestEnvironment.fixtureServer }
 
     /// The fixture server over stdio, registered as `id`. The worker starts it as a child process.
     static func stdioServer(_ id: String, timeoutMilliseconds: Int = 30_000) throws -> ServerRecord {
@@ -27,12 +24,5 @@ enum Fixtures {
     /// `mcp-server-time` from PyPI over stdio.
     static func timeServer() throws -> ServerRecord {
         ServerRecord(id: "time", displayName: "Time", transport: .stdio, command: try python(), arguments: ["-m", "mcp_server_time", "--local-timezone", "UTC"])
-    }
-}
-
-extension JSONValue {
-    /// The text of the first text content item of an MCP tool result.
-    var firstText: String? {
-        self["content"]?.arrayValue?.first { $0["type"]?.stringValue == "text" }?["text"]?.stringValue
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import ServiceLifecycle
 import Shared
 import Testing
+import TestSupport
 
 @testable import Worker
 

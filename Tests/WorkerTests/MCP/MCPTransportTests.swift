@@ -2,6 +2,7 @@ import Foundation
 import Shared
 import Synchronization
 import Testing
+import TestSupport
 
 @testable import Worker
 
