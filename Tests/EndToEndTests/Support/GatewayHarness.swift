@@ -38,6 +38,8 @@ struct GatewayHarness: Sendable {
     let topology: GatewayTopology
     let catalog: ServerCatalog
     let grants: GrantStore
+    /// The gateway's database, for checks a test makes behind the gateway's back.
+    let database: PostgresClient
     let workers: [WorkerHandle]
 
     /// One worker's service group, so a test can stop it (as a crash would) while others go on.
@@ -141,7 +143,7 @@ struct GatewayHarness: Sendable {
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())
                 let harness = GatewayHarness(
-                    baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, workers: handles
+                    baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, database: setup, workers: handles
                 )
                 try await harness.waitUntilServing(options.servers.filter(\.enabled).map(\.id))
                 try await body(harness)
