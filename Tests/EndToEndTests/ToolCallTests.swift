@@ -149,3 +149,35 @@ import Worker
         }
     }
 }
+
+/// A tool with side effects never runs twice because a worker died and the broker redelivered.
+@Suite struct RedeliveryTests {
+    @Test func aCallInterruptedByAWorkersDeathIsNotRunAgainByAnother() async throws {
+        var options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("echo")], groupGrants: [("Team", "echo")])
+        options.workers = 2
+        options.workerConcurrency = 1
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            // Warm both workers' backends so the slow call starts at once.
+            for _ in 0..<4 { _ = try await gateway.post("/servers/echo/tools/echo", token: token, json: #"{"text":"warm"}"#) }
+
+            async let slow = gateway.post("/servers/echo/tools/sleep", token: token, json: #"{"seconds": 5}"#, headers: ["X-Timeout-Ms": "30000"])
+            let running = try await eventually(timeout: .seconds(15)) { () -> (callID: String, worker: String)? in
+                let rows = try await gateway.database.query(
+                    "SELECT call_id::text AS id, worker FROM call_executions WHERE tool = 'sleep' AND finished_at IS NULL"
+                )
+                guard let row = rows.first else { return nil }
+                return (try row.decode(String.self, "id"), try row.decode(String.self, "worker"))
+            }
+            let victim = try #require(gateway.workers.first { $0.components.configuration.workerID == running.worker })
+            victim.kill()
+
+            let answer = try await slow
+            #expect(answer.status == 502, "\(answer.body)")
+            #expect(answer.errorCode == "backend_error")
+            #expect(answer.body["error"]?["message"]?.stringValue?.contains("not run twice") == true)
+            let rows = try await gateway.database.query("SELECT count(*) AS n FROM call_executions WHERE call_id = \(running.callID)::uuid")
+            #expect(try rows[0].decode(Int.self, "n") == 1)
+        }
+    }
+}
