@@ -28,6 +28,13 @@ import Worker
             let sum = try await gateway.post("/servers/echo/tools/add", token: token, json: #"{"a": 2, "b": 40}"#)
             #expect(sum.status == 200)
             #expect(sum.body["structuredContent"]?["result"]?.doubleValue == 42)
+
+            let metrics = try await gateway.get("/metrics", token: nil)
+            let text = metrics.body.stringValue ?? ""
+            #expect(text.contains(#"mcpgw_ingress_http_requests_total{route="/servers/{server}/tools/{tool}",method="POST",status="200"} 2"#))
+            #expect(text.contains("mcpgw_ingress_call_duration_seconds_bucket"))
+            #expect(try await gateway.get("/healthz", token: nil).status == 200)
+            #expect(try await gateway.get("/readyz", token: nil).status == 200)
         }
     }
 

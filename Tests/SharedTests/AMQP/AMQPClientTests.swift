@@ -220,4 +220,23 @@ import TestSupport
             #expect(try await amqp.queueStatus(queue).consumers == 0)
         }
     }
+
+    @Test func aConsumerCancelledByTheBrokerResubscribesWhenItsQueueReturns() async throws {
+        let queue = TestEnvironment.uniqueName("q-cancel")
+        let declaration = AMQPTopology(queues: [.init(name: queue, durable: false)])
+        try await AMQPTest.withConnection(topology: declaration) { amqp in
+            var deliveries = try await amqp.consume(queue: queue, prefetch: 1).makeAsyncIterator()
+            // Another client deletes the queue: the broker cancels our consumer (basic.cancel).
+            try await AMQPTest.withConnection { other in
+                try await other.deleteQueue(queue)
+                try await Task.sleep(for: .milliseconds(300))
+                try await other.declare(declaration)
+                try await other.publish(Array("after".utf8), exchange: "", routingKey: queue)
+            }
+            let delivery = try await AMQPTest.next(&deliveries, timeout: .seconds(30))
+            #expect(String(decoding: delivery.body, as: UTF8.self) == "after")
+            try await amqp.ack(delivery)
+            try await amqp.deleteQueue(queue)
+        }
+    }
 }
