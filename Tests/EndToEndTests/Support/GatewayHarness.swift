@@ -82,7 +82,7 @@ struct GatewayHarness: Sendable {
         for server in options.servers { try await catalog.upsert(server) }
         for grant in options.groupGrants { try await grants.grantGroup(grant.group, server: grant.server) }
 
-        let topology = scratchTopology()
+        let topology = GatewayTopology.scratch()
         let amqpURL = try options.amqpURL ?? TestEnvironment.require("AMQP_URL")
         var amqpConfiguration = try AMQPConfiguration(url: amqpURL, connectionName: "e2e")
         amqpConfiguration.reconnectMinimum = .milliseconds(50)
@@ -150,13 +150,13 @@ struct GatewayHarness: Sendable {
             } catch {
                 await shutDown(ingressGroup, handles)
                 try? await tasks.waitForAll()
-                await cleanUp(topology, amqpURL: amqpURL)
+                await cleanUp(topology, servers: options.servers.map(\.id), amqpURL: amqpURL)
                 throw error
             }
             await shutDown(ingressGroup, handles)
             try await tasks.waitForAll()
         }
-        await cleanUp(topology, amqpURL: amqpURL)
+        await cleanUp(topology, servers: options.servers.map(\.id), amqpURL: amqpURL)
     }
 
     private static func shutDown(_ ingress: ServiceGroup, _ workers: [WorkerHandle]) async {
@@ -164,25 +164,11 @@ struct GatewayHarness: Sendable {
         for worker in workers { await worker.group.triggerGracefulShutdown() }
     }
 
-    /// Names unique to this harness, so the real `mcp.*` objects and other tests are never touched.
-    static func scratchTopology() -> GatewayTopology {
-        let id = TestEnvironment.uniqueName("e2e")
-        var topology = GatewayTopology()
-        topology.requestsExchange = "\(id).requests"
-        topology.queuePrefix = "\(id).server."
-        topology.catalogQueue = "\(id).catalog"
-        topology.deadLetterExchange = "\(id).dlx"
-        topology.deadLetterQueue = "\(id).dead"
-        topology.auditStream = "\(id).audit"
-        return topology
-    }
-
-    private static func cleanUp(_ topology: GatewayTopology, amqpURL: String) async {
+    private static func cleanUp(_ topology: GatewayTopology, servers: [String], amqpURL: String) async {
         guard let configuration = try? AMQPTest.configuration(url: amqpURL) else { return }
         _ = try? await AMQPTest.withConnection(configuration) { amqp in
-            // Queue names: every server queue this harness could have made is under its prefix;
-            // the catalog holds them all, but deleting by the known names is enough here.
-            for queue in [topology.catalogQueue, topology.deadLetterQueue, topology.auditStream] { try? await amqp.deleteQueue(queue) }
+            let queues = [topology.catalogQueue, topology.deadLetterQueue, topology.auditStream] + servers.map(topology.queue(forServer:))
+            for queue in queues { try? await amqp.deleteQueue(queue) }
             try? await amqp.deleteExchange(topology.requestsExchange)
             try? await amqp.deleteExchange(topology.deadLetterExchange)
         }

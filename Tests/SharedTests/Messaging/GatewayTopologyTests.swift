@@ -4,18 +4,7 @@ import TestSupport
 @testable import Shared
 
 @Suite struct GatewayTopologyTests {
-    /// Names unique to one test, so the shared broker's real `mcp.*` objects are never touched.
-    private func scratch() -> GatewayTopology {
-        let id = TestEnvironment.uniqueName("t")
-        var topology = GatewayTopology()
-        topology.requestsExchange = "\(id).requests"
-        topology.queuePrefix = "\(id).server."
-        topology.deadLetterExchange = "\(id).dlx"
-        topology.deadLetterQueue = "\(id).dead"
-        topology.catalogQueue = "\(id).catalog"
-        topology.auditStream = "\(id).audit"
-        return topology
-    }
+    private func scratch() -> GatewayTopology { .scratch() }
 
     private func cleanUp(_ topology: GatewayTopology, servers: [String], on amqp: AMQPConnection) async {
         for server in servers { try? await amqp.deleteQueue(topology.queue(forServer: server)) }
