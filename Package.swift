@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "mcp-ingress", targets: ["IngressServer"]),
         .executable(name: "mcp-worker", targets: ["WorkerServer"]),
         .executable(name: "mcpgw", targets: ["GatewayCLI"]),
+        .executable(name: "mcpgw-benchmark", targets: ["GatewayBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -94,6 +95,23 @@ let package = Package(
                 "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Measures what the queue costs: direct calls, a bare RPC over the broker, the whole gateway.
+        .executableTarget(
+            name: "GatewayBenchmark",
+            dependencies: [
+                "Ingress",
+                "Worker",
+                "Shared",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,0 +1,147 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Ingress
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Shared
+import UnixSignals
+import Worker
+
+/// `mcpgw-benchmark`: what the queue costs. In one run, on this machine and one backend (the
+/// fixture MCP server over streamable HTTP), it measures tool-call latency and throughput of
+/// calling the backend directly, of a bare RPC over the broker, and of the whole gateway, and
+/// prints the ratios issue 3 sets targets for. See docs/performance.md.
+@main
+struct BenchmarkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcpgw-benchmark",
+        abstract: "Measures what the gateway and its queue add to an MCP tool call.",
+        discussion: """
+            Needs AMQP_URL and DATABASE_URL (scripts/services.sh env) and a Python with the mcp SDK \
+            (scripts/python-env.sh). scripts/benchmark.sh does all of that, builds and runs this.
+            """
+    )
+
+    @Option(help: "Repeated rounds; every figure is the median over them, with their min and max.")
+    var rounds = 5
+    @Option(help: "Measured calls per round, for each scenario and concurrency level.")
+    var calls = 300
+    @Option(help: "Unmeasured calls before the first round of each scenario and concurrency level.")
+    var warmup = 50
+    @Option(help: "Concurrency levels, comma-separated.")
+    var concurrency = "1,32"
+    @Option(help: "Seconds the slow backend's sleep tool takes per call.")
+    var slowSeconds = 0.1
+    @Option(help: "Concurrency of the slow-backend comparison.")
+    var slowConcurrency = 32
+    @Option(help: "Measured calls per round of the slow-backend comparison.")
+    var slowCalls = 320
+    @Option(help: "The worker's concurrency (its request-queue prefetch), also the floor responder's prefetch. Default: the highest concurrency.")
+    var workerConcurrency: Int?
+    @Option(help: "PostgreSQL sessions in the worker's pool (the production default is 4).")
+    var pgPoolSize = 4
+    @Option(help: "Sequential Authorizer.isAllowed decisions timed against PostgreSQL (0 skips this).")
+    var authorizationCalls = 1000
+    @Option(help: "Request queue types to run the floor and the gateway with, comma-separated (quorum, classic).")
+    var queueTypes = "quorum,classic"
+    @Flag(help: "Have the fixture server answer POSTs with plain JSON instead of an event stream.")
+    var jsonResponse = false
+    @Option(help: "A Python with the mcp SDK. Default: $MCPGW_PYTHON, else python3.")
+    var python: String?
+    @Option(help: "fixture_server.py. Default: Tests/Fixtures/mcp/fixture_server.py under $MCPGW_REPO, else under the current directory.")
+    var fixtureServer: String?
+    @Option(help: "Log level of the gateway's own logs (JSON lines on stderr): trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "warning"
+    @Option(help: "A line printed with the conditions (scripts/benchmark.sh names the build configuration).")
+    var note: String?
+
+    func validate() throws {
+        guard (1...100).contains(rounds) else { throw ValidationError("--rounds must be 1...100") }
+        guard (10...100_000).contains(calls) else { throw ValidationError("--calls must be 10...100000") }
+        guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be 0...100000") }
+        guard let levels = try? concurrencyLevels, !levels.isEmpty else { throw ValidationError("--concurrency must list numbers 1...256") }
+        guard (0.0...10.0).contains(slowSeconds) else { throw ValidationError("--slow-seconds must be 0...10") }
+        guard (1...256).contains(slowConcurrency) else { throw ValidationError("--slow-concurrency must be 1...256") }
+        guard (0...100_000).contains(slowCalls) else { throw ValidationError("--slow-calls must be 0...100000") }
+        guard (1...1000).contains(workerConcurrency ?? 1) else { throw ValidationError("--worker-concurrency must be 1...1000") }
+        guard (1...200).contains(pgPoolSize) else { throw ValidationError("--pg-pool-size must be 1...200") }
+        guard (0...1_000_000).contains(authorizationCalls) else { throw ValidationError("--authorization-calls must be 0...1000000") }
+        guard (try? queueTypeList) != nil else { throw ValidationError("--queue-types must list quorum and/or classic") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
+    }
+
+    var concurrencyLevels: [Int] {
+        get throws {
+            let levels = try concurrency.split(separator: ",").map { text -> Int in
+                guard let level = Int(text.trimmingCharacters(in: .whitespaces)), (1...256).contains(level) else { throw ValidationError("") }
+                return level
+            }
+            return levels.uniqued()
+        }
+    }
+
+    var queueTypeList: [GatewayTopology.QueueType] {
+        get throws {
+            let types = try queueTypes.split(separator: ",").map { text -> GatewayTopology.QueueType in
+                guard let type = GatewayTopology.QueueType(rawValue: text.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("") }
+                return type
+            }
+            guard !types.isEmpty else { throw ValidationError("") }
+            return types.uniqued()
+        }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        let logger = Logger(label: "mcpgw-benchmark")
+        let environment = ProcessInfo.processInfo.environment
+        guard let amqpURL = environment["AMQP_URL"], !amqpURL.isEmpty else {
+            throw BenchmarkError("AMQP_URL is not set: eval \"$(scripts/services.sh env)\" first, or use scripts/benchmark.sh")
+        }
+        guard let databaseURL = environment["DATABASE_URL"], !databaseURL.isEmpty else {
+            throw BenchmarkError("DATABASE_URL is not set: eval \"$(scripts/services.sh env)\" first, or use scripts/benchmark.sh")
+        }
+        let repository = environment["MCPGW_REPO"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.currentDirectoryPath
+        let levels = try concurrencyLevels
+        let plan = Plan(
+            rounds: rounds, calls: calls, warmup: warmup, levels: levels, slowSeconds: slowSeconds,
+            slowConcurrency: slowConcurrency, slowCalls: slowCalls,
+            workerConcurrency: workerConcurrency ?? max(levels.max() ?? 1, slowConcurrency), pgPoolSize: pgPoolSize,
+            authorizationCalls: authorizationCalls, queueTypes: try queueTypeList, jsonResponse: jsonResponse,
+            python: python ?? environment["MCPGW_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3",
+            fixtureServer: fixtureServer ?? "\(repository)/Tests/Fixtures/mcp/fixture_server.py", note: note
+        )
+        let report = try await BenchmarkRun(plan: plan, amqpURL: amqpURL, databaseURL: databaseURL, logger: logger).run()
+        report.print()
+    }
+}
+
+/// What to run, from the options.
+struct Plan: Sendable {
+    var rounds: Int
+    var calls: Int
+    var warmup: Int
+    var levels: [Int]
+    var slowSeconds: Double
+    var slowConcurrency: Int
+    var slowCalls: Int
+    var workerConcurrency: Int
+    var pgPoolSize: Int
+    var authorizationCalls: Int
+    var queueTypes: [GatewayTopology.QueueType]
+    var jsonResponse: Bool
+    var python: String
+    var fixtureServer: String
+    var note: String?
+}
+
+extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    func uniqued() -> [Element] {
+        var seen: Set<Element> = []
+        return filter { seen.insert($0).inserted }
+    }
+}

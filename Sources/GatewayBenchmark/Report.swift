@@ -1,0 +1,194 @@
+import Foundation
+import Shared
+
+/// Everything measured, and how it is printed: a table per scenario (median over the rounds,
+/// with min and max), a summary, and the two targets of issue 3, said plainly when missed.
+struct Report {
+    let plan: Plan
+    let startedAt = Date()
+    let loadAtStart = MachineInfo.loadAverage
+    var finishedAt = Date()
+    var scenarios: [Scenario] = []
+    /// Scenario key → concurrency → its rounds.
+    var series: [String: [Int: Series]] = [:]
+    var floorMessageBytes = 0
+    var authorization: Series?
+    var peakResidentBytes = 0
+    var backendPeakResidentBytes: Int?
+
+    /// The target of issue 3 for the gateway's extra latency over the floor, at concurrency 1.
+    static let latencyAllowanceMilliseconds = 0.5
+    /// The target of issue 3 for the slow backend's throughput ratio.
+    static let slowThroughputTarget = 0.9
+
+    mutating func add(_ result: RoundResult, scenario: String, concurrency: Int) {
+        series[scenario, default: [:]][concurrency, default: Series()].rounds.append(result)
+    }
+
+    static var buildConfiguration: String {
+        #if DEBUG
+        "debug (NOT optimised: every figure here is pessimistic)"
+        #else
+        "release (optimised)"
+        #endif
+    }
+
+    func print() {
+        var out = ""
+        func line(_ text: String = "") { out += text + "\n" }
+
+        line("mcpgw-benchmark: what the gateway and its queue add to an MCP tool call")
+        line("=========================================================================")
+        line("Run:         \(Format.timestamp(startedAt)) to \(Format.timestamp(finishedAt)) (\(Int(finishedAt.timeIntervalSince(startedAt).rounded())) s), run id \(BenchmarkNames.runID)")
+        line("Machine:     \(MachineInfo.cpuModel), \(ProcessInfo.processInfo.activeProcessorCount) cores, \(String(format: "%.0f", MachineInfo.memoryGiB)) GiB; load average \(loadAtStart) at start, \(MachineInfo.loadAverage) at end")
+        line("Build:       \(Self.buildConfiguration)")
+        if let note = plan.note { line("Note:        \(note)") }
+        line("Backend:     fixture_server.py (official mcp Python SDK) over streamable HTTP on 127.0.0.1, \(plan.jsonResponse ? "JSON answers" : "answers as event streams (the SDK's default)"); tool echo; slow: sleep(\(plan.slowSeconds) s)")
+        line("Gateway:     one ingress and one worker per queue type, all in this process; worker concurrency \(plan.workerConcurrency); PostgreSQL pool \(plan.pgPoolSize)")
+        line("Floor:       the same AMQP client, a signed-envelope-sized body (\(floorMessageBytes) B), persistent, publisher confirms, direct reply-to; responder prefetch \(plan.workerConcurrency)")
+        line("Plan:        \(plan.rounds) rounds; per round \(plan.calls) calls per scenario and concurrency (\(plan.levels.map(String.init).joined(separator: ", "))), slow backend \(plan.slowCalls) calls at concurrency \(plan.slowConcurrency); \(plan.warmup) warm-up calls first")
+        line("Figures:     median over the rounds [min – max]; latency in ms from the caller's side; calls/s = calls ÷ round wall time")
+        line("CPU columns: 'this process' is the load generator + ingresses + workers + MCP client (2 cores = 200 % at most); 'backend' is the fixture server")
+        line()
+
+        for scenario in scenarios {
+            guard let byLevel = series[scenario.key] else { continue }
+            let levels = byLevel.keys.sorted()
+            line("\(scenario.title): \(scenario.path)")
+            var rows: [[String]] = [[""] + levels.map { "concurrency \($0)" }]
+            func row(_ name: String, _ value: (Series) -> Spread, _ format: (Double) -> String) {
+                rows.append([name] + levels.map { Format.spread(value(byLevel[$0]!), format) })
+            }
+            row("p50 ms", \.p50, Format.ms)
+            row("p90 ms", \.p90, Format.ms)
+            row("p99 ms", \.p99, Format.ms)
+            row("calls/s", \.throughput, Format.rate)
+            row("CPU this process µs/call", \.cpuPerCall, Format.rate)
+            row("CPU backend µs/call", \.backendCPUPerCall, Format.rate)
+            row("machine CPU busy %", \.machineBusy, Format.rate)
+            line(Format.table(rows, indent: "  "))
+        }
+
+        line("Summary (medians)")
+        var summary: [[String]] = [["scenario"]]
+        let levels = plan.levels
+        for level in levels { summary[0] += ["p50 c\(level)", "p99 c\(level)", "calls/s c\(level)"] }
+        for scenario in scenarios where series[scenario.key] != nil && !scenario.key.hasSuffix("-slow") {
+            var cells = [scenario.title]
+            for level in levels {
+                guard let s = series[scenario.key]?[level] else { cells += ["", "", ""]; continue }
+                cells += [Format.ms(s.p50.median), Format.ms(s.p99.median), Format.rate(s.throughput.median)]
+            }
+            summary.append(cells)
+        }
+        line(Format.table(summary, indent: "  "))
+
+        line("Target 1 (issue 3): at concurrency 1, what the gateway adds to a direct call (p50) is at most the bare RPC floor's p50 + \(Format.ms(Self.latencyAllowanceMilliseconds)) ms")
+        let one = 1
+        if let direct = series["direct"]?[one] {
+            for type in plan.queueTypes {
+                guard let gateway = series["gateway-\(type)"]?[one], let floor = series["floor-\(type)"]?[one] else { continue }
+                let added = gateway.p50.median - direct.p50.median
+                let allowed = floor.p50.median + Self.latencyAllowanceMilliseconds
+                let verdict = added <= allowed
+                    ? "MET (\(Format.ms(allowed - added)) ms to spare)"
+                    : "MISSED: the gateway adds \(Format.ms(added - allowed)) ms more than allowed"
+                line("  \(type.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) gateway \(Format.ms(gateway.p50.median)) − direct \(Format.ms(direct.p50.median)) = \(Format.ms(added)) ms added; floor \(Format.ms(floor.p50.median)) + \(Format.ms(Self.latencyAllowanceMilliseconds)) = \(Format.ms(allowed)) ms allowed → \(verdict)")
+                let excess = zip(zip(gateway.rounds, direct.rounds), floor.rounds).map { pair, floorRound in pair.0.p50 - pair.1.p50 - floorRound.p50 }
+                if !excess.isEmpty {
+                    line("           per round, gateway − direct − floor: \(Format.spread(Spread(excess), Format.ms)) ms (the allowance is \(Format.ms(Self.latencyAllowanceMilliseconds)) ms)")
+                }
+            }
+        } else {
+            line("  not measured (concurrency 1 is not among --concurrency)")
+        }
+        line()
+
+        line("Target 2 (issue 3): with a slow backend (sleep \(plan.slowSeconds) s, concurrency \(plan.slowConcurrency)), gateway throughput ≥ \(Self.slowThroughputTarget) × direct")
+        if let direct = series["direct-slow"]?[plan.slowConcurrency] {
+            for type in plan.queueTypes {
+                guard let gateway = series["gateway-\(type)-slow"]?[plan.slowConcurrency] else { continue }
+                let ratios = zip(gateway.rounds, direct.rounds).map { $0.throughput / max($1.throughput, .leastNonzeroMagnitude) }
+                let ratio = Spread(ratios)
+                let verdict = ratio.median >= Self.slowThroughputTarget ? "MET" : "MISSED"
+                line("  \(type.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) gateway \(Format.rate(gateway.throughput.median)) / direct \(Format.rate(direct.throughput.median)) calls/s; ratio per round \(Format.spread(ratio, Format.ratio)) → \(verdict)")
+            }
+            line("  (ideal: \(Format.rate(Double(plan.slowConcurrency) / max(plan.slowSeconds, 0.000_001))) calls/s = concurrency ÷ sleep)")
+        } else {
+            line("  not measured (--slow-calls 0)")
+        }
+        line()
+
+        let highest = plan.levels.max() ?? 1
+        if highest > 1, let direct = series["direct"]?[highest] {
+            line("For information: echo at concurrency \(highest), gateway throughput ÷ direct throughput (per round)")
+            for type in plan.queueTypes {
+                guard let gateway = series["gateway-\(type)"]?[highest] else { continue }
+                let ratios = zip(gateway.rounds, direct.rounds).map { $0.throughput / max($1.throughput, .leastNonzeroMagnitude) }
+                line("  \(type.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(Format.spread(Spread(ratios), Format.ratio))")
+            }
+            line()
+        }
+
+        if let authorization, let result = authorization.rounds.first {
+            let mean = result.latencies.reduce(0, +) / Double(max(result.calls, 1))
+            line("Authorization: one Authorizer.isAllowed decision (one SQL query on PostgreSQL over loopback), \(result.calls) sequential calls, one session")
+            line("  p50 \(Format.us(result.p50)) µs, p90 \(Format.us(result.p90)) µs, p99 \(Format.us(result.p99)) µs, mean \(Format.us(mean)) µs; \(Format.rate(result.throughput)) decisions/s")
+            line("  (every gateway call makes one; issue 5 caches it)")
+            line()
+        }
+
+        line("Memory: peak RSS of this process \(Format.mib(peakResidentBytes)) MiB (load generator, \(plan.queueTypes.count) ingress(es), \(plan.queueTypes.count) worker(s), the direct MCP client)"
+            + (backendPeakResidentBytes.map { "; fixture server \(Format.mib($0)) MiB" } ?? ""))
+        Swift.print(out, terminator: "")
+    }
+}
+
+enum Format {
+    static func ms(_ value: Double) -> String {
+        value >= 100 ? String(format: "%.0f", value) : value >= 10 ? String(format: "%.1f", value) : String(format: "%.2f", value)
+    }
+
+    static func us(_ milliseconds: Double) -> String {
+        String(format: "%.0f", milliseconds * 1000)
+    }
+
+    static func rate(_ value: Double) -> String {
+        String(format: "%.0f", value)
+    }
+
+    static func ratio(_ value: Double) -> String {
+        String(format: "%.2f", value)
+    }
+
+    static func mib(_ bytes: Int) -> String {
+        String(format: "%.0f", Double(bytes) / Double(1 << 20))
+    }
+
+    static func spread(_ spread: Spread, _ format: (Double) -> String) -> String {
+        "\(format(spread.median)) [\(format(spread.min))–\(format(spread.max))]"
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false).timeZone(separator: .omitted))
+    }
+
+    /// Left-aligned first column, right-aligned others, two spaces apart.
+    static func table(_ rows: [[String]], indent: String) -> String {
+        let columns = rows.map(\.count).max() ?? 0
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        var text = ""
+        for row in rows {
+            var cells: [String] = []
+            for (index, cell) in row.enumerated() {
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                cells.append(index == 0 ? cell + pad : pad + cell)
+            }
+            text += indent + cells.joined(separator: "  ") + "\n"
+        }
+        return text
+    }
+}
