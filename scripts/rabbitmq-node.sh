@@ -131,6 +131,22 @@ log.console = false
 log.file = rabbit.log
 log.file.level = info
 EOF
+    # Optional TLS listener (tests of amqps://): MCPGW_RABBITMQ_TLS_PORT and a folder
+    # MCPGW_RABBITMQ_TLS_DIR holding ca.pem, server.pem and server.key.
+    if [[ -n "${MCPGW_RABBITMQ_TLS_PORT:-}" ]]; then
+        local tls_dir="${MCPGW_RABBITMQ_TLS_DIR:?MCPGW_RABBITMQ_TLS_DIR must name the certificate folder}"
+        validate_port "$MCPGW_RABBITMQ_TLS_PORT" 65535
+        cat >>"$RABBITMQ_CONFIG_FILE" <<EOF
+listeners.ssl.default = 127.0.0.1:$MCPGW_RABBITMQ_TLS_PORT
+ssl_options.cacertfile = $tls_dir/ca.pem
+ssl_options.certfile = $tls_dir/server.pem
+ssl_options.keyfile = $tls_dir/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+ssl_options.versions.1 = tlsv1.3
+ssl_options.versions.2 = tlsv1.2
+EOF
+    fi
     # No plugins: the management UI and friends only slow the start.
     echo '[].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
     # Create the cookie ourselves so that the server and the CLI agree on it

@@ -8,6 +8,11 @@ public struct BrokerNode: Sendable {
     public let name: String
     public let port: Int
 
+    public init(name: String, port: Int) {
+        self.name = name
+        self.port = port
+    }
+
     public var url: String { "amqp://guest:guest@127.0.0.1:\(port)/%2f" }
 
     public static func start(_ prefix: String) async throws -> BrokerNode {
