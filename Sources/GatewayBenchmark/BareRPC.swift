@@ -12,9 +12,20 @@ import Synchronization
 /// consumes the queue on a connection of its own (prefetch as the worker's), publishes the body
 /// back to `reply_to` with a confirm on a third connection and then acks, as the worker does.
 /// No signing, no authentication, no database, no MCP backend.
+///
+/// With `gatewayLayout`, the messages take the broker path the gateway's take, still without
+/// any gateway logic: requests go to a topic exchange that routes each one both to the server's
+/// queue (with the gateway's queue arguments) and to an audit stream, and the responder, after
+/// the reply, publishes an outcome record to that stream (confirmed) before it acks.
 final class BareRPC: Sendable {
     let queueType: GatewayTopology.QueueType
+    let gatewayLayout: Bool
+    /// The broker objects of the gateway layout (only used with `gatewayLayout`).
+    let topology: GatewayTopology
     let queue: String
+    /// Where requests are published: the default exchange, or the layout's requests exchange.
+    let exchange: String
+    let routingKey: String
     let client: AMQPConnection
     let responderConsumer: AMQPConnection
     let responderPublisher: AMQPConnection
@@ -22,15 +33,36 @@ final class BareRPC: Sendable {
     private let waiters = Mutex<[String: Waiter]>([:])
     private let logger: Logger
 
-    init(queueType: GatewayTopology.QueueType, amqpConfiguration: AMQPConfiguration, prefetch: Int, logger: Logger) {
+    init(queueType: GatewayTopology.QueueType, gatewayLayout: Bool, amqpConfiguration: AMQPConfiguration, prefetch: Int, logger: Logger) {
         self.queueType = queueType
-        self.queue = "\(BenchmarkNames.runID).floor.\(queueType.rawValue)"
+        self.gatewayLayout = gatewayLayout
         self.prefetch = UInt16(clamping: prefetch)
         self.logger = logger
-        let topology = AMQPTopology(queues: [.init(name: queue, durable: true, arguments: ["x-queue-type": .string(queueType.rawValue)])])
+        let name = "\(BenchmarkNames.runID).floor\(gatewayLayout ? "-layout" : "").\(queueType.rawValue)"
+        var layout = GatewayTopology()
+        layout.requestsExchange = "\(name).requests"
+        layout.queuePrefix = "\(name).server."
+        layout.queueType = queueType
+        layout.catalogQueue = "\(name).catalog"
+        layout.deadLetterExchange = "\(name).dlx"
+        layout.deadLetterQueue = "\(name).dead"
+        layout.auditStream = "\(name).audit"
+        self.topology = layout
+        let topology: AMQPTopology
+        if gatewayLayout {
+            queue = layout.queue(forServer: BenchmarkNames.server)
+            exchange = layout.requestsExchange
+            routingKey = BenchmarkNames.server
+            topology = layout.declaration(servers: [BenchmarkNames.server])
+        } else {
+            queue = name
+            exchange = ""
+            routingKey = name
+            topology = AMQPTopology(queues: [.init(name: queue, durable: true, arguments: ["x-queue-type": .string(queueType.rawValue)])])
+        }
         func named(_ suffix: String) -> AMQPConfiguration {
             var configuration = amqpConfiguration
-            configuration.connectionName = "\(BenchmarkNames.runID).floor-\(queueType.rawValue).\(suffix)"
+            configuration.connectionName = "\(name).\(suffix)"
             return configuration
         }
         client = AMQPConnection(configuration: named("client"), topology: topology, logger: logger)
@@ -54,7 +86,7 @@ final class BareRPC: Sendable {
         waiters.withLock { $0[id] = waiter }
         defer { _ = waiters.withLock { $0.removeValue(forKey: id) } }
         try await client.publish(
-            body, exchange: "", routingKey: queue,
+            body, exchange: exchange, routingKey: routingKey,
             properties: AMQPProperties(
                 contentType: "application/json", persistent: true, correlationID: id, replyTo: AMQPConnection.directReplyTo, messageID: id
             ),
@@ -62,6 +94,18 @@ final class BareRPC: Sendable {
         )
         let reply = try await waiter.wait(timeout: timeout)
         guard reply.count == body.count else { throw BenchmarkError("the bare RPC reply has \(reply.count) bytes, not \(body.count)") }
+    }
+
+    /// Stands in for the worker's audit outcome record (about as long).
+    private static let outcomeRecord = Array(#"{"type":"outcome","callId":"00000000-0000-0000-0000-000000000000","server":"bench","tool":"echo","outcome":"result","worker":"bench","durationMs":1}"#.utf8)
+
+    /// Every queue and stream this floor declared.
+    var queues: [String] {
+        gatewayLayout ? [queue, topology.catalogQueue, topology.deadLetterQueue, topology.auditStream] : [queue]
+    }
+
+    var exchanges: [String] {
+        gatewayLayout ? [topology.requestsExchange, topology.deadLetterExchange] : []
     }
 
     fileprivate func resolve(_ delivery: AMQPDelivery) {
@@ -77,6 +121,13 @@ final class BareRPC: Sendable {
                 properties: AMQPProperties(contentType: "application/json", correlationID: delivery.properties.correlationID),
                 mandatory: false
             )
+            if gatewayLayout {
+                try await responderPublisher.publish(
+                    Self.outcomeRecord, exchange: "", routingKey: topology.auditStream,
+                    properties: AMQPProperties(contentType: "application/json", persistent: true, correlationID: delivery.properties.correlationID, type: "outcome"),
+                    mandatory: true
+                )
+            }
             try await responderConsumer.ack(delivery)
         } catch {
             logger.error("Bare RPC responder failed", metadata: [LogKeys.error: "\(error)"])

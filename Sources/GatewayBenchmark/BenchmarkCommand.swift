@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import Ingress
 import Logging
+import Metrics
 import NIOCore
 import ServiceLifecycle
 import Shared
@@ -42,10 +43,12 @@ struct BenchmarkCommand: AsyncParsableCommand {
     var workerConcurrency: Int?
     @Option(help: "PostgreSQL sessions in the worker's pool (the production default is 4).")
     var pgPoolSize = 4
-    @Option(help: "Sequential Authorizer.isAllowed decisions timed against PostgreSQL (0 skips this).")
-    var authorizationCalls = 1000
+    @Option(help: "Calls per step when the steps of a gateway call (token check, envelope, authorization decision, call ledger, HTTP hop) are timed on their own (0 skips this).")
+    var stepCalls = 500
     @Option(help: "Request queue types to run the floor and the gateway with, comma-separated (quorum, classic).")
     var queueTypes = "quorum,classic"
+    @Flag(inversion: .prefixedNo, help: "Also run (b+): the bare RPC over the gateway's broker layout (requests exchange, audit stream).")
+    var layoutFloor = true
     @Flag(help: "Have the fixture server answer POSTs with plain JSON instead of an event stream.")
     var jsonResponse = false
     @Option(help: "A Python with the mcp SDK. Default: $MCPGW_PYTHON, else python3.")
@@ -67,7 +70,7 @@ struct BenchmarkCommand: AsyncParsableCommand {
         guard (0...100_000).contains(slowCalls) else { throw ValidationError("--slow-calls must be 0...100000") }
         guard (1...1000).contains(workerConcurrency ?? 1) else { throw ValidationError("--worker-concurrency must be 1...1000") }
         guard (1...200).contains(pgPoolSize) else { throw ValidationError("--pg-pool-size must be 1...200") }
-        guard (0...1_000_000).contains(authorizationCalls) else { throw ValidationError("--authorization-calls must be 0...1000000") }
+        guard (0...1_000_000).contains(stepCalls) else { throw ValidationError("--step-calls must be 0...1000000") }
         guard (try? queueTypeList) != nil else { throw ValidationError("--queue-types must list quorum and/or classic") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: unknown level \(logLevel)") }
     }
@@ -96,6 +99,7 @@ struct BenchmarkCommand: AsyncParsableCommand {
     func run() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .warning
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        MetricsSystem.bootstrap(BackendCallTimings.shared)
         let logger = Logger(label: "mcpgw-benchmark")
         let environment = ProcessInfo.processInfo.environment
         guard let amqpURL = environment["AMQP_URL"], !amqpURL.isEmpty else {
@@ -110,7 +114,7 @@ struct BenchmarkCommand: AsyncParsableCommand {
             rounds: rounds, calls: calls, warmup: warmup, levels: levels, slowSeconds: slowSeconds,
             slowConcurrency: slowConcurrency, slowCalls: slowCalls,
             workerConcurrency: workerConcurrency ?? max(levels.max() ?? 1, slowConcurrency), pgPoolSize: pgPoolSize,
-            authorizationCalls: authorizationCalls, queueTypes: try queueTypeList, jsonResponse: jsonResponse,
+            stepCalls: stepCalls, queueTypes: try queueTypeList, layoutFloor: layoutFloor, jsonResponse: jsonResponse,
             python: python ?? environment["MCPGW_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3",
             fixtureServer: fixtureServer ?? "\(repository)/Tests/Fixtures/mcp/fixture_server.py", note: note
         )
@@ -130,8 +134,9 @@ struct Plan: Sendable {
     var slowCalls: Int
     var workerConcurrency: Int
     var pgPoolSize: Int
-    var authorizationCalls: Int
+    var stepCalls: Int
     var queueTypes: [GatewayTopology.QueueType]
+    var layoutFloor: Bool
     var jsonResponse: Bool
     var python: String
     var fixtureServer: String

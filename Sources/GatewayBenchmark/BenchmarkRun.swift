@@ -18,6 +18,26 @@ struct Scenario: Sendable {
     /// What the path is, for the report.
     var path: String
     var call: @Sendable () async throws -> Void
+    /// The gateway a `(c)` or `(d)` scenario goes through, for its own timings.
+    var gateway: GatewayUnderTest? = nil
+    /// Whether the fixture server does any work in it (not for the floors).
+    var usesBackend = true
+    /// The server id under which our MCP client times its calls in this scenario.
+    var backendServerID: String? = nil
+
+    /// One measured round, with the gateway's own timings when there is a gateway.
+    func round(calls: Int, concurrency: Int, backendPID: Int32) async throws -> RoundResult {
+        let before = gateway?.timings()
+        let backendBefore = backendServerID.map { BackendCallTimings.shared.totals(server: $0) }
+        var result = try await LoadRunner.round(calls: calls, concurrency: concurrency, backendPID: backendPID, call)
+        if let gateway, let before {
+            (result.ingressMean, result.workerMean) = GatewayTimings.means(from: before, to: gateway.timings())
+        }
+        if let backendServerID, let backendBefore {
+            result.backendCallMean = BackendCallTimings.mean(from: backendBefore, to: BackendCallTimings.shared.totals(server: backendServerID))
+        }
+        return result
+    }
 }
 
 /// Sets everything up, measures, and tears everything down again (also when a step fails):
@@ -116,8 +136,10 @@ struct BenchmarkRun {
         let setup = PostgresClient(configuration: databaseConfiguration, logger: logger)
         do {
             _ = try await Migrator(client: setup, migrations: try Migration.bundled(), logger: logger).migrate()
-            try await ServerCatalog(database: setup).upsert(backend.record())
-            try await GrantStore(database: setup).grantGroup(BenchmarkNames.group, server: BenchmarkNames.server)
+            for queueType in plan.queueTypes {
+                try await ServerCatalog(database: setup).upsert(backend.record(id: BenchmarkNames.server(for: queueType)))
+                try await GrantStore(database: setup).grantGroup(BenchmarkNames.group, server: BenchmarkNames.server(for: queueType))
+            }
         } catch {
             await setup.shutdown()
             throw error
@@ -166,12 +188,14 @@ struct BenchmarkRun {
         httpClient: HTTPClient
     ) throws {
         for queueType in plan.queueTypes {
-            floors.append(
-                BareRPC(
-                    queueType: queueType, amqpConfiguration: try AMQPConfiguration(url: amqpURL, connectionName: "floor"),
-                    prefetch: plan.workerConcurrency, logger: logger
+            for gatewayLayout in plan.layoutFloor ? [false, true] : [false] {
+                floors.append(
+                    BareRPC(
+                        queueType: queueType, gatewayLayout: gatewayLayout, amqpConfiguration: try AMQPConfiguration(url: amqpURL, connectionName: "floor"),
+                        prefetch: plan.workerConcurrency, logger: logger
+                    )
                 )
-            )
+            }
             gateways.append(
                 try GatewayUnderTest(
                     queueType: queueType, amqpURL: amqpURL, databaseConfiguration: databaseConfiguration, issuer: issuer,
@@ -188,13 +212,14 @@ struct BenchmarkRun {
         progress("Waiting for the broker connections and the workers")
         for floor in floors { try await floor.waitUntilReady(timeout: .seconds(30)) }
         for gateway in gateways { try await gateway.waitUntilServing(timeout: .seconds(30)) }
+        report.idleCPU = try await idleCPU()
 
         let token = try issuer.token(subject: "bench-user", groups: [BenchmarkNames.group])
         let echoArguments: JSONValue = ["text": .string(Self.echoText)]
         let echoBody = ByteBuffer(bytes: try ContractJSON.encoder.encode(echoArguments))
         let slowArguments: JSONValue = ["seconds": .double(plan.slowSeconds)]
         let slowBody = ByteBuffer(bytes: try ContractJSON.encoder.encode(slowArguments))
-        let direct = try directPool.backend(for: backend.definition())
+        let direct = try directPool.backend(for: backend.definition(id: BenchmarkNames.directServer))
         // The floor carries what the gateway carries: a signed request envelope of the same call.
         let floorBody = try sampleEnvelope(arguments: echoArguments)
         report.floorMessageBytes = floorBody.count
@@ -213,16 +238,23 @@ struct BenchmarkRun {
                 call: {
                     let result = try await direct.callTool(name: "echo", arguments: echoArguments)
                     guard result["isError"]?.boolValue == false else { throw BenchmarkError("the echo tool failed: \(result)") }
-                }
+                },
+                backendServerID: BenchmarkNames.directServer
             )
         ]
         for floor in floors {
             echo.append(
-                Scenario(
-                    key: "floor-\(floor.queueType)", title: "(b) bare RPC floor, \(floor.queueType)",
-                    path: "confirmed publish of \(floorBody.count) B to a \(floor.queueType) queue → responder → direct reply-to; no backend",
-                    call: { try await floor.call(floorBody) }
-                )
+                floor.gatewayLayout
+                    ? Scenario(
+                        key: "floor-layout-\(floor.queueType)", title: "(b+) bare RPC, gateway layout, \(floor.queueType)",
+                        path: "as (b), but through a topic exchange to a \(floor.queueType) queue and the audit stream, and an outcome record to the stream before the ack",
+                        call: { try await floor.call(floorBody) }, usesBackend: false
+                    )
+                    : Scenario(
+                        key: "floor-\(floor.queueType)", title: "(b) bare RPC floor, \(floor.queueType)",
+                        path: "confirmed publish of \(floorBody.count) B to a \(floor.queueType) queue → responder → direct reply-to; no backend",
+                        call: { try await floor.call(floorBody) }, usesBackend: false
+                    )
             )
         }
         for gateway in gateways {
@@ -230,7 +262,8 @@ struct BenchmarkRun {
                 Scenario(
                     key: "gateway-\(gateway.queueType)", title: "(c) gateway, \(gateway.queueType)",
                     path: "HTTP → ingress (JWT, envelope, confirmed publish) → \(gateway.queueType) queue → worker (verify, ledger, authorize) → backend → reply",
-                    call: { _ = try await gateway.callTool("echo", body: echoBody, token: token, httpClient: httpClient) }
+                    call: { _ = try await gateway.callTool("echo", body: echoBody, token: token, httpClient: httpClient) },
+                    gateway: gateway, backendServerID: gateway.serverID
                 )
             )
         }
@@ -242,7 +275,8 @@ struct BenchmarkRun {
                     call: {
                         let result = try await direct.callTool(name: "sleep", arguments: slowArguments)
                         guard result["isError"]?.boolValue == false else { throw BenchmarkError("the sleep tool failed: \(result)") }
-                    }
+                    },
+                    backendServerID: BenchmarkNames.directServer
                 )
             )
             for gateway in gateways {
@@ -250,7 +284,8 @@ struct BenchmarkRun {
                     Scenario(
                         key: "gateway-\(gateway.queueType)-slow", title: "(d) slow backend, gateway \(gateway.queueType)",
                         path: "sleep(\(plan.slowSeconds) s) through the whole gateway",
-                        call: { _ = try await gateway.callTool("sleep", body: slowBody, token: token, httpClient: httpClient) }
+                        call: { _ = try await gateway.callTool("sleep", body: slowBody, token: token, httpClient: httpClient) },
+                        gateway: gateway, backendServerID: gateway.serverID
                     )
                 )
             }
@@ -275,24 +310,32 @@ struct BenchmarkRun {
             let order = echo.indices.map { echo[($0 + round) % echo.count] }
             for level in plan.levels {
                 for scenario in order {
-                    let result = try await LoadRunner.round(calls: plan.calls, concurrency: level, backendPID: backend.pid, scenario.call)
+                    let result = try await scenario.round(calls: plan.calls, concurrency: level, backendPID: backend.pid)
                     report.add(result, scenario: scenario.key, concurrency: level)
                     progress(Self.progressLine(round: round, of: plan.rounds, title: scenario.title, concurrency: level, result))
                 }
             }
             for scenario in slow.indices.map({ slow[($0 + round) % slow.count] }) {
-                let result = try await LoadRunner.round(
-                    calls: plan.slowCalls, concurrency: plan.slowConcurrency, backendPID: backend.pid, scenario.call
-                )
+                let result = try await scenario.round(calls: plan.slowCalls, concurrency: plan.slowConcurrency, backendPID: backend.pid)
                 report.add(result, scenario: scenario.key, concurrency: plan.slowConcurrency)
                 progress(Self.progressLine(round: round, of: plan.rounds, title: scenario.title, concurrency: plan.slowConcurrency, result))
             }
         }
 
-        if plan.authorizationCalls > 0 {
-            progress("Timing \(plan.authorizationCalls) authorization decisions")
-            report.authorization = try await timeAuthorization(configuration: setup.configuration)
+        if plan.stepCalls > 0, let gateway = gateways.first {
+            report.components = try await timeComponents(
+                gateway: gateway, token: token, envelopeArguments: echoArguments, configuration: setup.configuration, httpClient: httpClient
+            )
         }
+    }
+
+    /// Measures what this process spends with every connection up and no call running.
+    private func idleCPU(for duration: Duration = .seconds(2)) async throws -> Double {
+        let before = ResourceUsage.processCPUSeconds()
+        let clock = ContinuousClock()
+        let start = clock.now
+        try await Task.sleep(for: duration)
+        return (ResourceUsage.processCPUSeconds() - before) / (start.duration(to: clock.now).milliseconds / 1000)
     }
 
     /// The body of a signed `tools/call` envelope for the echo call, as the ingress would publish it.
@@ -312,29 +355,62 @@ struct BenchmarkRun {
         authenticationMethod: "jwt"
     )
 
-    /// Times sequential `Authorizer.isAllowed` decisions against the real database, after a warm-up.
-    private func timeAuthorization(configuration: PostgresConfiguration) async throws -> Series {
+    /// Times, one at a time, the steps a gateway call takes besides the broker and the backend,
+    /// each with the production code: the HTTP hop, the token check, the envelope's signing and
+    /// checking, the authorization decision and the call ledger (the last two against the real
+    /// database, on one session of their own).
+    private func timeComponents(
+        gateway: GatewayUnderTest, token: String, envelopeArguments: JSONValue, configuration: PostgresConfiguration, httpClient: HTTPClient
+    ) async throws -> [Component] {
         var single = configuration
         single.poolSize = 1
         let database = PostgresClient(configuration: single, logger: logger)
         let authorizer = Authorizer(database: database)
-        do {
-            for _ in 0..<min(100, plan.authorizationCalls) {
-                guard try await authorizer.isAllowed(Self.principal, server: BenchmarkNames.server) else {
+        let ledger = CallLedger(database: database)
+        let codec = SignedEnvelopeCodec(signer: EnvelopeSigner(currentKeyID: "bench", currentKey: .init(size: .bits256)))
+        let verifier = gateway.verifier
+        @Sendable func envelope() -> RequestEnvelope {
+            let now = Date()
+            return RequestEnvelope(
+                kind: .callTool, server: gateway.serverID, tool: "echo", arguments: envelopeArguments, principal: Self.principal, issuedAt: now,
+                deadline: now.addingTimeInterval(30), trace: .fresh()
+            )
+        }
+        let encoded = try codec.encode(envelope())
+        let steps: [(name: String, note: String, call: @Sendable () async throws -> Void)] = [
+            ("HTTP round trip to the ingress", "GET /healthz, no authentication, no broker", { try await gateway.healthz(httpClient: httpClient) }),
+            ("bearer token check", "TokenVerifier.verify: RS256, claims, principal", {
+                _ = try await verifier.verify(token: token)
+            }),
+            ("envelope encode + sign", "SignedEnvelopeCodec.encode (ingress)", { _ = try codec.encode(envelope()) }),
+            ("envelope verify + decode", "SignedEnvelopeCodec.decode (worker)", {
+                _ = try codec.decode(body: encoded.body, headers: encoded.headers)
+            }),
+            ("authorization decision", "Authorizer.isAllowed: one SQL query (issue 5 caches it)", {
+                guard try await authorizer.isAllowed(Self.principal, server: gateway.serverID) else {
                     throw BenchmarkError("the authorizer denied the benchmark's principal; the grant is missing")
                 }
+            }),
+            ("call ledger claim + record", "CallLedger: INSERT, then UPDATE with the reply", {
+                let call = envelope()
+                guard try await ledger.claim(call, worker: "bench") == .claimed else { throw BenchmarkError("a fresh call id was not claimable") }
+                try await ledger.record(Array(#"{"callId":"x","outcome":"result"}"#.utf8), for: call.callID)
+            }),
+        ]
+        var components: [Component] = []
+        do {
+            for step in steps {
+                progress("Timing \(plan.stepCalls) × \(step.name)")
+                _ = try await LoadRunner.round(calls: min(100, plan.stepCalls), concurrency: 1, backendPID: 0, step.call)
+                let result = try await LoadRunner.round(calls: plan.stepCalls, concurrency: 1, backendPID: 0, step.call)
+                components.append(Component(name: step.name, note: step.note, result: result))
             }
-            let result = try await LoadRunner.round(calls: plan.authorizationCalls, concurrency: 1, backendPID: 0) {
-                guard try await authorizer.isAllowed(Self.principal, server: BenchmarkNames.server) else {
-                    throw BenchmarkError("the authorizer denied the benchmark's principal")
-                }
-            }
-            await database.shutdown()
-            return Series(rounds: [result])
         } catch {
             await database.shutdown()
             throw error
         }
+        await database.shutdown()
+        return components
     }
 
     private static func checkEcho(_ result: JSONValue, path: String) throws {
@@ -359,8 +435,8 @@ struct BenchmarkRun {
         async let running: Void = amqp.run()
         do {
             try await amqp.waitUntilConnected(timeout: .seconds(10))
-            for queue in floors.map(\.queue) + gateways.flatMap(\.queues) { try? await amqp.deleteQueue(queue) }
-            for exchange in gateways.flatMap(\.exchanges) { try? await amqp.deleteExchange(exchange) }
+            for queue in floors.flatMap(\.queues) + gateways.flatMap(\.queues) { try? await amqp.deleteQueue(queue) }
+            for exchange in floors.flatMap(\.exchanges) + gateways.flatMap(\.exchanges) { try? await amqp.deleteExchange(exchange) }
         } catch {
             progress("Could not remove this run's broker objects (\(BenchmarkNames.runID).*): \(error)")
         }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Shared
 import NIOHTTP1
 import Synchronization
 import Worker
@@ -77,16 +78,14 @@ final class FixtureBackend: Sendable {
         try? FileManager.default.removeItem(at: logFile)
     }
 
-    /// How a worker reaches it, as the catalog would describe it.
-    func definition(timeout: Duration = .seconds(30)) -> MCPServerDefinition {
-        MCPServerDefinition(id: BenchmarkNames.server, displayName: "Benchmark fixture", transport: .streamableHTTP(url), timeout: timeout)
+    /// How our MCP client reaches it, under server id `id`.
+    func definition(id: String, timeout: Duration = .seconds(30)) -> MCPServerDefinition {
+        MCPServerDefinition(id: id, displayName: "Benchmark fixture", transport: .streamableHTTP(url), timeout: timeout)
     }
 
-    func record(timeoutMilliseconds: Int = 30_000) -> ServerRecord {
-        ServerRecord(
-            id: BenchmarkNames.server, displayName: "Benchmark fixture", transport: .streamableHTTP, url: url.absoluteString,
-            timeoutMilliseconds: timeoutMilliseconds
-        )
+    /// Its catalog entry under server id `id`, as a worker finds it.
+    func record(id: String, timeoutMilliseconds: Int = 30_000) -> ServerRecord {
+        ServerRecord(id: id, displayName: "Benchmark fixture", transport: .streamableHTTP, url: url.absoluteString, timeoutMilliseconds: timeoutMilliseconds)
     }
 }
 
@@ -118,7 +117,14 @@ struct BenchmarkError: Error, CustomStringConvertible {
 
 /// Names the benchmark gives what it creates, unique per run so that runs never collide.
 enum BenchmarkNames {
+    /// The server id of the floors' routing and of the sample envelope.
     static let server = "bench"
+    /// The server id our MCP client uses when the benchmark calls the backend directly.
+    static let directServer = "bench-direct"
+
+    /// The server id a gateway's catalog entry, queue and metrics carry, one per queue type, so
+    /// that each worker serves only its own and the MCP client's timings tell them apart.
+    static func server(for queueType: GatewayTopology.QueueType) -> String { "bench-\(queueType.rawValue)" }
     static let group = "bench-users"
     static let runID: String = "bench-" + UUID().uuidString.lowercased().prefix(8)
 }

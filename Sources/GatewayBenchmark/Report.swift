@@ -12,7 +12,10 @@ struct Report {
     /// Scenario key → concurrency → its rounds.
     var series: [String: [Int: Series]] = [:]
     var floorMessageBytes = 0
-    var authorization: Series?
+    /// The steps of a gateway call timed on their own (see ``BenchmarkRun``).
+    var components: [Component] = []
+    /// This process's CPU use with every connection up and no call running (1 = one core).
+    var idleCPU = 0.0
     var peakResidentBytes = 0
     var backendPeakResidentBytes: Int?
 
@@ -56,16 +59,28 @@ struct Report {
             let levels = byLevel.keys.sorted()
             line("\(scenario.title): \(scenario.path)")
             var rows: [[String]] = [[""] + levels.map { "concurrency \($0)" }]
-            func row(_ name: String, _ value: (Series) -> Spread, _ format: (Double) -> String) {
-                rows.append([name] + levels.map { Format.spread(value(byLevel[$0]!), format) })
+            func row(_ name: String, _ value: (Series) -> Spread?, _ format: (Double) -> String) {
+                rows.append([name] + levels.map { value(byLevel[$0]!).map { Format.spread($0, format) } ?? "–" })
             }
             row("p50 ms", \.p50, Format.ms)
             row("p90 ms", \.p90, Format.ms)
             row("p99 ms", \.p99, Format.ms)
+            row("mean ms", \.mean, Format.ms)
+            if scenario.gateway != nil {
+                row("  ingress: publish → reply, mean ms", \.ingressMean, Format.ms)
+                row("  worker: delivery → reply and audit confirmed, mean ms", \.workerMean, Format.ms)
+                row("  worker: MCP tools/call, mean ms", \.backendCallMean, Format.ms)
+            } else if scenario.backendServerID != nil {
+                row("  MCP tools/call as the client times it, mean ms", \.backendCallMean, Format.ms)
+            }
             row("calls/s", \.throughput, Format.rate)
             row("CPU this process µs/call", \.cpuPerCall, Format.rate)
-            row("CPU backend µs/call", \.backendCPUPerCall, Format.rate)
-            row("machine CPU busy %", \.machineBusy, Format.rate)
+            row("CPU this process % of a core", \.cpuPercent, Format.rate)
+            if scenario.usesBackend {
+                row("CPU backend µs/call", \.backendCPUPerCall, Format.rate)
+                row("CPU backend % of a core", \.backendCPUPercent, Format.rate)
+            }
+            row("machine CPU busy % (all cores)", \.machineBusy, Format.rate)
             line(Format.table(rows, indent: "  "))
         }
 
@@ -98,6 +113,11 @@ struct Report {
                 if !excess.isEmpty {
                     line("           per round, gateway − direct − floor: \(Format.spread(Spread(excess), Format.ms)) ms (the allowance is \(Format.ms(Self.latencyAllowanceMilliseconds)) ms)")
                 }
+                if let layout = series["floor-layout-\(type)"]?[one] {
+                    let logic = zip(zip(gateway.rounds, direct.rounds), layout.rounds).map { pair, layoutRound in pair.0.p50 - pair.1.p50 - layoutRound.p50 }
+                    line("           (b+) with the gateway's broker layout: p50 \(Format.ms(layout.p50.median)) ms, \(Format.ms(layout.p50.median - floor.p50.median)) ms over (b);"
+                        + " gateway − direct − (b+) per round: \(Format.spread(Spread(logic), Format.ms)) ms, the gateway's own logic")
+                }
             }
         } else {
             line("  not measured (concurrency 1 is not among --concurrency)")
@@ -114,6 +134,13 @@ struct Report {
                 line("  \(type.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) gateway \(Format.rate(gateway.throughput.median)) / direct \(Format.rate(direct.throughput.median)) calls/s; ratio per round \(Format.spread(ratio, Format.ratio)) → \(verdict)")
             }
             line("  (ideal: \(Format.rate(Double(plan.slowConcurrency) / max(plan.slowSeconds, 0.000_001))) calls/s = concurrency ÷ sleep)")
+            let backendBusy = direct.backendCPUPercent.median
+            let machineBusy = direct.machineBusy.median
+            if backendBusy >= 80 || machineBusy >= 90 {
+                line("  CAUTION: during the direct slow calls the fixture server used \(Format.rate(backendBusy)) % of a core (it is single-threaded)"
+                    + " and the machine was \(Format.rate(machineBusy)) % busy: the backend was CPU-bound, not sleep-bound, so this ratio"
+                    + " compares CPU cost per call rather than what the queue does to a slow backend. A longer --slow-seconds shows the latter.")
+            }
         } else {
             line("  not measured (--slow-calls 0)")
         }
@@ -130,14 +157,29 @@ struct Report {
             line()
         }
 
-        if let authorization, let result = authorization.rounds.first {
-            let mean = result.latencies.reduce(0, +) / Double(max(result.calls, 1))
-            line("Authorization: one Authorizer.isAllowed decision (one SQL query on PostgreSQL over loopback), \(result.calls) sequential calls, one session")
-            line("  p50 \(Format.us(result.p50)) µs, p90 \(Format.us(result.p90)) µs, p99 \(Format.us(result.p99)) µs, mean \(Format.us(mean)) µs; \(Format.rate(result.throughput)) decisions/s")
-            line("  (every gateway call makes one; issue 5 caches it)")
+        if !components.isEmpty {
+            line("Steps of a gateway call timed on their own, one at a time, \(plan.stepCalls) calls each (µs)")
+            var rows: [[String]] = [["step", "p50", "p90", "p99", "mean", "what"]]
+            for component in components {
+                let result = component.result
+                rows.append([component.name, Format.us(result.p50), Format.us(result.p90), Format.us(result.p99), Format.us(result.mean), component.note])
+            }
+            line(Format.table(rows, indent: "  "))
+            let parts = components.reduce(0) { $0 + $1.result.p50 }
+            if let direct = series["direct"]?[1] {
+                for type in plan.queueTypes {
+                    guard let gateway = series["gateway-\(type)"]?[1] else { continue }
+                    let broker = series["floor-layout-\(type)"]?[1] ?? series["floor-\(type)"]?[1]
+                    guard let broker else { continue }
+                    let sum = direct.p50.median + broker.p50.median + parts
+                    line("  \(type.rawValue): direct \(Format.ms(direct.p50.median)) + broker \(Format.ms(broker.p50.median)) + these steps \(Format.ms(parts)) = \(Format.ms(sum)) ms"
+                        + " against the gateway's p50 of \(Format.ms(gateway.p50.median)) ms at concurrency 1; \(Format.ms(gateway.p50.median - sum)) ms are not in any of the parts")
+                }
+            }
             line()
         }
 
+        line("Idle: this process used \(String(format: "%.1f", idleCPU * 100)) % of one core with every connection up and no call running")
         line("Memory: peak RSS of this process \(Format.mib(peakResidentBytes)) MiB (load generator, \(plan.queueTypes.count) ingress(es), \(plan.queueTypes.count) worker(s), the direct MCP client)"
             + (backendPeakResidentBytes.map { "; fixture server \(Format.mib($0)) MiB" } ?? ""))
         Swift.print(out, terminator: "")
@@ -191,4 +233,11 @@ enum Format {
         }
         return text
     }
+}
+
+/// One step of a gateway call, timed on its own.
+struct Component: Sendable {
+    var name: String
+    var note: String
+    var result: RoundResult
 }
