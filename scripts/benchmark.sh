@@ -35,7 +35,8 @@ export MCPGW_PYTHON
 
 log "swift build -c $configuration --product mcpgw-benchmark (in ${scratch#"$MCPGW_REPO"/}/)"
 build_started="$(now_s)"
-swift build -c "$configuration" --scratch-path "$scratch" --product mcpgw-benchmark
+# Build output goes to stderr, so that stdout carries the report alone.
+swift build -c "$configuration" --scratch-path "$scratch" --product mcpgw-benchmark >&2
 build_seconds=$(( $(now_s) - build_started ))
 binary="$(swift build -c "$configuration" --scratch-path "$scratch" --show-bin-path)/mcpgw-benchmark"
 

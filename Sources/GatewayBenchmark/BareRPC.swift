@@ -31,7 +31,7 @@ final class BareRPC: Sendable {
     let responderPublisher: AMQPConnection
     let prefetch: UInt16
     private let waiters = Mutex<[String: Waiter]>([:])
-    private let logger: Logger
+    fileprivate let logger: Logger
 
     init(queueType: GatewayTopology.QueueType, gatewayLayout: Bool, amqpConfiguration: AMQPConfiguration, prefetch: Int, logger: Logger) {
         self.queueType = queueType
@@ -152,7 +152,22 @@ final class BareRPC: Sendable {
         let rpc: BareRPC
 
         func run() async throws {
-            let deliveries = try await rpc.responderConsumer.consume(queue: rpc.queue, prefetch: rpc.prefetch)
+            // A quorum queue declared a moment ago may refuse consumers until its Raft member has
+            // started (RabbitMQ 3.10 answers INTERNAL_ERROR, and the client reconnects): retry.
+            var attempt = 0
+            let deliveries: AMQPConsumer
+            while true {
+                do {
+                    deliveries = try await rpc.responderConsumer.consume(queue: rpc.queue, prefetch: rpc.prefetch)
+                    break
+                } catch {
+                    attempt += 1
+                    guard attempt < 40, !Task.isShuttingDownGracefully else { throw error }
+                    rpc.logger.info("Bare RPC responder cannot consume yet; retrying", metadata: [LogKeys.error: "\(error)"])
+                    try await Task.sleep(for: .milliseconds(250))
+                    try await rpc.responderConsumer.waitUntilConnected(timeout: .seconds(10))
+                }
+            }
             await cancelWhenGracefulShutdown {
                 await withDiscardingTaskGroup { group in
                     for await delivery in deliveries {

@@ -33,11 +33,11 @@ struct BenchmarkCommand: AsyncParsableCommand {
     var warmup = 50
     @Option(help: "Concurrency levels, comma-separated.")
     var concurrency = "1,32"
-    @Option(help: "Seconds the slow backend's sleep tool takes per call.")
-    var slowSeconds = 0.1
+    @Option(help: "Seconds the slow backend's sleep tool takes per call, comma-separated for several slow cases.")
+    var slowSeconds = "0.1,0.5"
     @Option(help: "Concurrency of the slow-backend comparison.")
     var slowConcurrency = 32
-    @Option(help: "Measured calls per round of the slow-backend comparison.")
+    @Option(help: "Measured calls per round of the slow-backend comparison at 0.1 s; longer sleeps get proportionally fewer, at least 3 × the concurrency (0 skips it).")
     var slowCalls = 320
     @Option(help: "The worker's concurrency (its request-queue prefetch), also the floor responder's prefetch. Default: the highest concurrency.")
     var workerConcurrency: Int?
@@ -65,7 +65,7 @@ struct BenchmarkCommand: AsyncParsableCommand {
         guard (10...100_000).contains(calls) else { throw ValidationError("--calls must be 10...100000") }
         guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be 0...100000") }
         guard let levels = try? concurrencyLevels, !levels.isEmpty else { throw ValidationError("--concurrency must list numbers 1...256") }
-        guard (0.0...10.0).contains(slowSeconds) else { throw ValidationError("--slow-seconds must be 0...10") }
+        guard (try? sleepSeconds) != nil else { throw ValidationError("--slow-seconds must list seconds in 0.001...10") }
         guard (1...256).contains(slowConcurrency) else { throw ValidationError("--slow-concurrency must be 1...256") }
         guard (0...100_000).contains(slowCalls) else { throw ValidationError("--slow-calls must be 0...100000") }
         guard (1...1000).contains(workerConcurrency ?? 1) else { throw ValidationError("--worker-concurrency must be 1...1000") }
@@ -82,6 +82,17 @@ struct BenchmarkCommand: AsyncParsableCommand {
                 return level
             }
             return levels.uniqued()
+        }
+    }
+
+    var sleepSeconds: [Double] {
+        get throws {
+            let values = try slowSeconds.split(separator: ",").map { text -> Double in
+                guard let value = Double(text.trimmingCharacters(in: .whitespaces)), (0.001...10).contains(value) else { throw ValidationError("") }
+                return value
+            }
+            guard !values.isEmpty else { throw ValidationError("") }
+            return values.uniqued()
         }
     }
 
@@ -111,7 +122,7 @@ struct BenchmarkCommand: AsyncParsableCommand {
         let repository = environment["MCPGW_REPO"].flatMap { $0.isEmpty ? nil : $0 } ?? FileManager.default.currentDirectoryPath
         let levels = try concurrencyLevels
         let plan = Plan(
-            rounds: rounds, calls: calls, warmup: warmup, levels: levels, slowSeconds: slowSeconds,
+            rounds: rounds, calls: calls, warmup: warmup, levels: levels, slowSeconds: try sleepSeconds,
             slowConcurrency: slowConcurrency, slowCalls: slowCalls,
             workerConcurrency: workerConcurrency ?? max(levels.max() ?? 1, slowConcurrency), pgPoolSize: pgPoolSize,
             stepCalls: stepCalls, queueTypes: try queueTypeList, layoutFloor: layoutFloor, jsonResponse: jsonResponse,
@@ -129,7 +140,7 @@ struct Plan: Sendable {
     var calls: Int
     var warmup: Int
     var levels: [Int]
-    var slowSeconds: Double
+    var slowSeconds: [Double]
     var slowConcurrency: Int
     var slowCalls: Int
     var workerConcurrency: Int
@@ -141,6 +152,19 @@ struct Plan: Sendable {
     var python: String
     var fixtureServer: String
     var note: String?
+
+    /// Measured calls per round of the slow case that sleeps `seconds`: `slowCalls` at 0.1 s,
+    /// proportionally fewer for longer sleeps, never fewer than three waves of `slowConcurrency`.
+    func slowCalls(sleeping seconds: Double) -> Int {
+        guard slowCalls > 0 else { return 0 }
+        let scaled = Int((Double(slowCalls) * min(1, 0.1 / seconds)).rounded(.up))
+        return max(scaled, 3 * slowConcurrency)
+    }
+
+    /// `0.1` → `0.1`, `0.5` → `0.5`: how a sleep appears in scenario keys and titles.
+    static func seconds(_ value: Double) -> String {
+        String(format: "%g", value)
+    }
 }
 
 extension Array where Element: Hashable {

@@ -11,7 +11,7 @@ import Worker
 
 /// One way of making a tool call, measured the same way as every other.
 struct Scenario: Sendable {
-    /// `direct`, `floor-quorum`, `gateway-classic`, `direct-slow`, ...
+    /// `direct`, `floor-quorum`, `gateway-classic`, `direct-slow-0.1`, ...
     var key: String
     /// `(a) direct`, `(b) bare RPC floor, quorum`, ...
     var title: String
@@ -24,6 +24,8 @@ struct Scenario: Sendable {
     var usesBackend = true
     /// The server id under which our MCP client times its calls in this scenario.
     var backendServerID: String? = nil
+    /// For the slow-backend scenarios: how long each call sleeps.
+    var slowSeconds: Double? = nil
 
     /// One measured round, with the gateway's own timings when there is a gateway.
     func round(calls: Int, concurrency: Int, backendPID: Int32) async throws -> RoundResult {
@@ -217,8 +219,6 @@ struct BenchmarkRun {
         let token = try issuer.token(subject: "bench-user", groups: [BenchmarkNames.group])
         let echoArguments: JSONValue = ["text": .string(Self.echoText)]
         let echoBody = ByteBuffer(bytes: try ContractJSON.encoder.encode(echoArguments))
-        let slowArguments: JSONValue = ["seconds": .double(plan.slowSeconds)]
-        let slowBody = ByteBuffer(bytes: try ContractJSON.encoder.encode(slowArguments))
         let direct = try directPool.backend(for: backend.definition(id: BenchmarkNames.directServer))
         // The floor carries what the gateway carries: a signed request envelope of the same call.
         let floorBody = try sampleEnvelope(arguments: echoArguments)
@@ -268,24 +268,27 @@ struct BenchmarkRun {
             )
         }
         var slow: [Scenario] = []
-        if plan.slowCalls > 0 {
+        for seconds in plan.slowSeconds where plan.slowCalls > 0 {
+            let sleep = Plan.seconds(seconds)
+            let slowArguments: JSONValue = ["seconds": .double(seconds)]
+            let slowBody = ByteBuffer(bytes: try ContractJSON.encoder.encode(slowArguments))
             slow.append(
                 Scenario(
-                    key: "direct-slow", title: "(d) slow backend, direct", path: "sleep(\(plan.slowSeconds) s) through our MCP client",
+                    key: "direct-slow-\(sleep)", title: "(d) slow backend \(sleep) s, direct", path: "sleep(\(sleep) s) through our MCP client",
                     call: {
                         let result = try await direct.callTool(name: "sleep", arguments: slowArguments)
                         guard result["isError"]?.boolValue == false else { throw BenchmarkError("the sleep tool failed: \(result)") }
                     },
-                    backendServerID: BenchmarkNames.directServer
+                    backendServerID: BenchmarkNames.directServer, slowSeconds: seconds
                 )
             )
             for gateway in gateways {
                 slow.append(
                     Scenario(
-                        key: "gateway-\(gateway.queueType)-slow", title: "(d) slow backend, gateway \(gateway.queueType)",
-                        path: "sleep(\(plan.slowSeconds) s) through the whole gateway",
+                        key: "gateway-\(gateway.queueType)-slow-\(sleep)", title: "(d) slow backend \(sleep) s, gateway \(gateway.queueType)",
+                        path: "sleep(\(sleep) s) through the whole gateway",
                         call: { _ = try await gateway.callTool("sleep", body: slowBody, token: token, httpClient: httpClient) },
-                        gateway: gateway, backendServerID: gateway.serverID
+                        gateway: gateway, backendServerID: gateway.serverID, slowSeconds: seconds
                     )
                 )
             }
@@ -316,7 +319,8 @@ struct BenchmarkRun {
                 }
             }
             for scenario in slow.indices.map({ slow[($0 + round) % slow.count] }) {
-                let result = try await scenario.round(calls: plan.slowCalls, concurrency: plan.slowConcurrency, backendPID: backend.pid)
+                let calls = plan.slowCalls(sleeping: scenario.slowSeconds ?? 0.1)
+                let result = try await scenario.round(calls: calls, concurrency: plan.slowConcurrency, backendPID: backend.pid)
                 report.add(result, scenario: scenario.key, concurrency: plan.slowConcurrency)
                 progress(Self.progressLine(round: round, of: plan.rounds, title: scenario.title, concurrency: plan.slowConcurrency, result))
             }
