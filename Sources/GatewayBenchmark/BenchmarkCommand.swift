@@ -51,6 +51,8 @@ struct BenchmarkCommand: AsyncParsableCommand {
     var layoutFloor = true
     @Flag(help: "Have the fixture server answer POSTs with plain JSON instead of an event stream.")
     var jsonResponse = false
+    @Option(help: "Run only the scenarios whose keys start with one of these, comma-separated (direct, floor, floor-layout, gateway, gateway-quorum, ...); for profiling.")
+    var only: String?
     @Option(help: "A Python with the mcp SDK. Default: $MCPGW_PYTHON, else python3.")
     var python: String?
     @Option(help: "fixture_server.py. Default: Tests/Fixtures/mcp/fixture_server.py under $MCPGW_REPO, else under the current directory.")
@@ -127,7 +129,8 @@ struct BenchmarkCommand: AsyncParsableCommand {
             workerConcurrency: workerConcurrency ?? max(levels.max() ?? 1, slowConcurrency), pgPoolSize: pgPoolSize,
             stepCalls: stepCalls, queueTypes: try queueTypeList, layoutFloor: layoutFloor, jsonResponse: jsonResponse,
             python: python ?? environment["MCPGW_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "python3",
-            fixtureServer: fixtureServer ?? "\(repository)/Tests/Fixtures/mcp/fixture_server.py", note: note
+            fixtureServer: fixtureServer ?? "\(repository)/Tests/Fixtures/mcp/fixture_server.py", note: note,
+            only: only.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
         )
         let report = try await BenchmarkRun(plan: plan, amqpURL: amqpURL, databaseURL: databaseURL, logger: logger).run()
         report.print()
@@ -152,6 +155,12 @@ struct Plan: Sendable {
     var python: String
     var fixtureServer: String
     var note: String?
+    /// Scenario key prefixes to run; nil runs all.
+    var only: [String]?
+
+    func includes(_ scenarioKey: String) -> Bool {
+        only.map { prefixes in prefixes.contains { scenarioKey.hasPrefix($0) } } ?? true
+    }
 
     /// Measured calls per round of the slow case that sleeps `seconds`: `slowCalls` at 0.1 s,
     /// proportionally fewer for longer sleeps, never fewer than three waves of `slowConcurrency`.

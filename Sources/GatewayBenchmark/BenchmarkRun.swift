@@ -293,6 +293,8 @@ struct BenchmarkRun {
                 )
             }
         }
+        echo = echo.filter { plan.includes($0.key) }
+        slow = slow.filter { plan.includes($0.key) }
         report.scenarios = echo + slow
 
         if plan.warmup > 0 {
