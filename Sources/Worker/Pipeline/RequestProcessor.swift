@@ -63,7 +63,8 @@ public struct RequestProcessor: Sendable {
         }
 
         let started = Date.now
-        let replyBody: [UInt8]
+        // The encoded reply, and the reply itself when this worker made it (so it is not decoded again).
+        let reply: (body: [UInt8], decoded: Reply?)
         if envelope.kind == .callTool {
             let claim: CallLedger.Claim
             do {
@@ -77,15 +78,16 @@ public struct RequestProcessor: Sendable {
             }
             switch claim {
             case .claimed:
-                replyBody = await execute(envelope, started: started, logger: logger)
+                let executed = await execute(envelope, started: started, logger: logger)
+                reply = (encode(executed, logger: logger), executed)
                 do {
-                    try await ledger.record(replyBody, for: envelope.callID)
+                    try await ledger.record(reply.body, for: envelope.callID)
                 } catch {
                     logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
                 }
             case .answered(let stored):
                 logger.info("Redelivered call answered from the ledger; not run again")
-                replyBody = stored
+                reply = (stored, nil)
             case .interrupted(let worker):
                 logger.warning("Redelivered call was interrupted earlier; not run again", metadata: ["first_worker": "\(worker)"])
                 return await answer(
@@ -94,20 +96,21 @@ public struct RequestProcessor: Sendable {
                 )
             }
         } else {
-            replyBody = await execute(envelope, started: started, logger: logger)
+            let executed = await execute(envelope, started: started, logger: logger)
+            reply = (encode(executed, logger: logger), executed)
         }
-        return await send(replyBody, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
+        return await send(reply.body, decoded: reply.decoded, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
     }
 
-    /// Decides and runs the call; always returns an encoded reply (result or typed error).
-    private func execute(_ envelope: RequestEnvelope, started: Date, logger: Logger) async -> [UInt8] {
+    /// Decides and runs the call; always returns a reply (result or typed error).
+    private func execute(_ envelope: RequestEnvelope, started: Date, logger: Logger) async -> Reply {
         let outcome: Reply.Outcome
         do {
             outcome = .result(try await decideAndRun(envelope, logger: logger))
         } catch {
             outcome = .error(error)
         }
-        return encode(Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now), logger: logger)
+        return Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now)
     }
 
     private func decideAndRun(_ envelope: RequestEnvelope, logger: Logger) async throws(GatewayError) -> JSONValue {
@@ -152,11 +155,13 @@ public struct RequestProcessor: Sendable {
         _ envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, started: Date, logger: Logger, outcome: Reply.Outcome
     ) async -> Disposition {
         let reply = Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now)
-        return await send(encode(reply, logger: logger), envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
+        return await send(encode(reply, logger: logger), decoded: reply, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
     }
 
     /// Publishes the reply and the audit outcome, each confirmed; requeues when either fails.
-    private func send(_ body: [UInt8], envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger) async -> Disposition {
+    private func send(
+        _ body: [UInt8], decoded: Reply?, envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger
+    ) async -> Disposition {
         do {
             try await publisher.publish(
                 body, exchange: "", routingKey: replyTo, properties: RequestMessage.replyProperties(to: delivery, callID: envelope.callID),
@@ -166,7 +171,8 @@ public struct RequestProcessor: Sendable {
             logger.error("Reply not published; request returned to the queue", metadata: [LogKeys.error: "\(error)"])
             return .requeue
         }
-        if let reply = try? Reply(decoding: body) {
+        // A reply answered from the ledger exists only as bytes.
+        if let reply = decoded ?? (try? Reply(decoding: body)) {
             let record = AuditRecord.outcome(of: envelope, reply: reply)
             do {
                 try await publisher.publish(
