@@ -79,12 +79,18 @@ public struct RequestProcessor: Sendable {
             switch claim {
             case .claimed:
                 let executed = await execute(envelope, started: started, logger: logger)
-                reply = (encode(executed, logger: logger), executed)
-                do {
-                    try await ledger.record(reply.body, for: envelope.callID)
-                } catch {
-                    logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
-                }
+                let body = encode(executed, logger: logger)
+                // The ledger records the reply while it is published, not before: off the caller's path.
+                return await send(
+                    body, decoded: executed, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger,
+                    alongside: { [ledger, logger] in
+                        do {
+                            try await ledger.record(body, for: envelope.callID)
+                        } catch {
+                            logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
+                        }
+                    }
+                )
             case .answered(let stored):
                 logger.info("Redelivered call answered from the ledger; not run again")
                 reply = (stored, nil)
@@ -158,10 +164,15 @@ public struct RequestProcessor: Sendable {
         return await send(encode(reply, logger: logger), decoded: reply, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
     }
 
-    /// Publishes the reply and the audit outcome, each confirmed; requeues when either fails.
+    /// Publishes the reply, then the audit outcome, each confirmed; requeues when the reply
+    /// cannot be sent. `alongside` (the call ledger's record of a reply this worker made) runs
+    /// while the reply and the audit record are published, and ends before the ack, or before
+    /// the requeue so that a redelivery finds the reply to send again.
     private func send(
-        _ body: [UInt8], decoded: Reply?, envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger
+        _ body: [UInt8], decoded: Reply?, envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger,
+        alongside: (@Sendable () async -> Void)? = nil
     ) async -> Disposition {
+        async let recorded: Void = alongside?() ?? ()
         do {
             try await publisher.publish(
                 body, exchange: "", routingKey: replyTo, properties: RequestMessage.replyProperties(to: delivery, callID: envelope.callID),
@@ -169,6 +180,7 @@ public struct RequestProcessor: Sendable {
             )
         } catch {
             logger.error("Reply not published; request returned to the queue", metadata: [LogKeys.error: "\(error)"])
+            await recorded
             return .requeue
         }
         // A reply answered from the ledger exists only as bytes.
@@ -189,6 +201,7 @@ public struct RequestProcessor: Sendable {
                 logger.info("Call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)", "error_detail": "\(error.detail ?? "")"])
             }
         }
+        await recorded
         return .ack
     }
 
