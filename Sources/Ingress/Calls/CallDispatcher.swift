@@ -73,7 +73,10 @@ public struct CallDispatcher: Sendable {
         let reply = try await rpc.call(envelope)
         switch reply.outcome {
         case .result(let result): return result
-        case .error(let error): throw error
+        case .error(var error):
+            // A user whose groups could not be resolved learns why a grant through them did not count.
+            if error.code == .forbidden, let reason = principal.groupsOverageDetail { error.message += " " + reason }
+            throw error
         }
     }
 }
