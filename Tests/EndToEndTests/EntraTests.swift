@@ -79,6 +79,7 @@ import Worker
                 let listed = try await gateway.get("/servers", token: token)
                 #expect(listed.status == 200, "\(listed.body)")
                 #expect(Self.serverIDs(listed) == ["github", "notion"])
+                #expect(listed.body["notice"] == nil)
                 let call = try await gateway.post("/servers/github/tools/echo", token: token, json: #"{"text":"via graph"}"#)
                 #expect(call.status == 200, "\(call.body)")
                 #expect(call.body.firstText == "via graph")
@@ -104,6 +105,7 @@ import Worker
                 let listed = try await gateway.get("/servers", token: token, headers: forged)
                 #expect(listed.status == 200)
                 #expect(Self.serverIDs(listed) == ["notion"])
+                #expect(listed.body["notice"]?.stringValue?.contains("could not be looked up in Microsoft Graph") == true)
                 #expect(try await gateway.post("/servers/notion/tools/echo", token: token, json: #"{"text":"direct"}"#).status == 200)
 
                 let refused = try await gateway.post("/servers/github/tools/echo", token: token, json: "{}", headers: forged)

@@ -19,11 +19,15 @@ public struct CallDispatcher: Sendable {
     }
 
     /// `servers/list`: the servers this principal may use, decided by a worker.
+    /// When the principal's group overage could not be resolved, the listing says why in `notice`.
     public func listServers(principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> JSONValue {
-        try await send(
+        let listing = try await send(
             kind: .listServers, server: RequestEnvelope.catalogServer, tool: nil, arguments: [:], principal: principal, callID: callID,
             timeout: configuration.listTimeout, trace: trace
         )
+        guard let reason = principal.groupsOverageDetail, case .object(var fields) = listing else { return listing }
+        fields["notice"] = .string(reason)
+        return .object(fields)
     }
 
     /// `tools/list` of one server, filtered for this principal by the worker.
