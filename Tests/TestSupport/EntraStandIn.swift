@@ -24,6 +24,8 @@ public final class EntraStandIn: Sendable {
         public var delayMilliseconds = 0
         /// The `issuer` of the OpenID metadata, when not the tenant's own.
         public var metadataIssuer: String?
+        /// Paging links that point at another host.
+        public var foreignNextLink = false
 
         public init(clientID: String, clientSecret: String, tenant: String) {
             self.clientID = clientID
@@ -37,7 +39,7 @@ public final class EntraStandIn: Sendable {
                 "members": .object(members.mapValues { .array($0.map(JSONValue.string)) }),
                 "pageSize": .integer(Int64(pageSize)), "expiresIn": .integer(Int64(expiresIn)),
                 "failGraph": .bool(failGraph), "failToken": .bool(failToken), "delayMs": .integer(Int64(delayMilliseconds)),
-                "metadataIssuer": metadataIssuer.map(JSONValue.string) ?? .null,
+                "metadataIssuer": metadataIssuer.map(JSONValue.string) ?? .null, "foreignNextLink": .bool(foreignNextLink),
             ])
         }
     }

@@ -16,7 +16,8 @@ change it while the server runs::
 
     {"clientId": "...", "clientSecret": "...", "tenant": "<tid>",
      "members": {"<oid>": ["<group id>", ...]}, "pageSize": 100, "expiresIn": 3599,
-     "failGraph": false, "failToken": false, "delayMs": 0, "metadataIssuer": null}
+     "failGraph": false, "failToken": false, "delayMs": 0, "metadataIssuer": null,
+     "foreignNextLink": false}
 
 Every request is appended to the ``--events`` file as one JSON line:
 ``{"kind": "jwks" | "metadata" | "token" | "graph", "tenant": ..., "oid": ..., ...}``.
@@ -112,7 +113,8 @@ def main():
             page = entries[skip:skip + size]
             body = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(id)", "value": page}
             if skip + size < len(entries):
-                body["@odata.nextLink"] = (f"http://127.0.0.1:{args.port}/v1.0/users/{oid}/transitiveMemberOf"
+                host = "graph.attacker.example" if state.get("foreignNextLink") else f"127.0.0.1:{args.port}"
+                body["@odata.nextLink"] = (f"http://{host}/v1.0/users/{oid}/transitiveMemberOf"
                                            f"?$select=id&$top=999&$skiptoken={skip + size}")
             self.answer(200, body)
 

@@ -145,6 +145,22 @@ struct GroupOverageTests {
         }
     }
 
+    @Test func aNextPageOnAnotherHostIsNotFollowed() async throws {
+        var state = Self.standInState()
+        state.pageSize = 2
+        state.foreignNextLink = true
+        try await EntraStandIn.with(state) { standIn in
+            try await AuthenticationHarness.run { harness in
+                let principal = try await Self.verifier(harness, standIn).verify(token: Self.overageToken())
+                // The app token would go with the request: the lookup fails instead, and no partial list counts.
+                #expect(principal.groups.isEmpty)
+                #expect(principal.groupsOverage == true)
+                #expect(principal.groupsOverageDetail?.contains("next page outside") == true)
+                #expect(standIn.count("graph") == 1)
+            }
+        }
+    }
+
     @Test func concurrentRequestsOfOneUserShareOneLookup() async throws {
         var state = Self.standInState()
         state.delayMilliseconds = 300
