@@ -29,6 +29,10 @@ struct GatewayHarness: Sendable {
         var amqpURL: String?
         /// A database of the test's own (for tests that stop it), else a scratch schema.
         var databaseURL: String?
+        /// The ingress's token profiles, else the generic issuer below with the tests' key.
+        var authentication: AuthenticationConfiguration?
+        /// Group overage through Microsoft Graph (a local stand-in), with ``authentication``.
+        var overage: GroupOverageResolver?
     }
 
     static let issuer = "https://issuer.test/e2e"
@@ -93,11 +97,13 @@ struct GatewayHarness: Sendable {
         let jwksFile = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-jwks-\(UUID().uuidString).json")
         try Data(TestSigningKey.jwks([.primary]).utf8).write(to: jwksFile)
         defer { try? FileManager.default.removeItem(at: jwksFile) }
-        let authentication = try AuthenticationConfiguration(
+        let authentication = try options.authentication ?? AuthenticationConfiguration(
             environment: EnvironmentReader(["AUTH_JWKS_URL": jwksFile.absoluteString, "AUTH_ISSUER": issuer, "AUTH_AUDIENCE": audience])
         )
         let keys = JWKSCache(configuration: authentication, httpClient: HTTPClient.shared, logger: logger)
-        let authenticator = TokenAuthenticator(verifier: TokenVerifier(configuration: authentication, keys: keys), logger: logger)
+        let authenticator = TokenAuthenticator(
+            verifier: TokenVerifier(configuration: authentication, keys: keys, overage: options.overage), logger: logger
+        )
 
         var ingressConfiguration = IngressConfiguration()
         ingressConfiguration.host = "127.0.0.1"
