@@ -39,7 +39,9 @@ public struct WorkerComponents: Sendable {
         catalog = ServerCatalog(database: database)
         authorizer = Authorizer(
             database: database, catalog: catalog, credentials: CredentialStore(database: database, keyring: credentialKeyring),
-            cacheTTL: configuration.authorizationCacheTTL
+            cacheTTL: configuration.authorizationCacheTTL,
+            // Trusted only once the NOTIFY listener is connected.
+            cacheTrusted: false
         )
         tenancyListener = TenancyChangeListener(configuration: database.configuration, authorizer: authorizer, logger: logger)
         metrics = WorkerMetrics()

@@ -13,8 +13,8 @@ import Synchronization
 /// it sees a stop promptly), then reads with `PQconsumeInput` and drains `PQnotifies`; like the
 /// pooled connections, no libpq call ever runs on Swift's cooperative pool.
 ///
-/// When the session breaks (the server restarted, the network dropped) the thread reconnects
-/// with backoff and, once listening again, emits ``Event/connected(schema:)`` once more:
+/// When the session breaks (the server restarted, the network dropped) it emits
+/// ``Event/disconnected``, reconnects with backoff and, once listening again, emits ``Event/connected(schema:)`` once more:
 /// notifications sent while it was away are lost, so a consumer must treat every `connected`
 /// as "anything may have changed".
 public final class PostgresListener: Service, Sendable {
@@ -23,6 +23,8 @@ public final class PostgresListener: Service, Sendable {
         /// `current_schema()`, as the pooled sessions of the same configuration see it.
         case connected(schema: String)
         case notification(channel: String, payload: String)
+        /// The listening session was lost; until the next `connected`, notifications are missed.
+        case disconnected
     }
 
     public let events: AsyncStream<Event>
@@ -80,7 +82,10 @@ public final class PostgresListener: Service, Sendable {
                 delay = reconnectMinimum
                 listen(on: session)
                 PQfinish(session)
-                if !isStopped { logger.warning("PostgreSQL LISTEN session lost; reconnecting") }
+                if !isStopped {
+                    logger.warning("PostgreSQL LISTEN session lost; reconnecting")
+                    continuation.yield(.disconnected)
+                }
             }
             sleep(for: delay)
             delay = min(delay * 2, reconnectMaximum)

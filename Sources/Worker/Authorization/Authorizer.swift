@@ -30,6 +30,10 @@ public final class Authorizer: Sendable {
     private let cacheTTL: Duration
     private let maximumCachedPrincipals: Int
     private let cache = Mutex(CacheState())
+    /// Whether cached entries may be used: only while changes are sure to be announced (the
+    /// NOTIFY listener is connected). Otherwise every decision reads PostgreSQL, so a database
+    /// outage fails closed instead of being papered over by the cache.
+    private let cacheTrusted: Atomic<Bool>
 
     private struct PrincipalKey: Hashable {
         var tenantID: String
@@ -53,13 +57,21 @@ public final class Authorizer: Sendable {
 
     public init(
         database: PostgresClient, catalog: ServerCatalog? = nil, credentials: CredentialStore? = nil, cacheTTL: Duration = .seconds(60),
-        maximumCachedPrincipals: Int = 10_000
+        maximumCachedPrincipals: Int = 10_000, cacheTrusted: Bool = true
     ) {
+        self.cacheTrusted = Atomic(cacheTrusted)
         self.database = database
         self.catalog = catalog ?? ServerCatalog(database: database)
         self.credentials = credentials ?? CredentialStore(database: database, keyring: nil)
         self.cacheTTL = cacheTTL
         self.maximumCachedPrincipals = maximumCachedPrincipals
+    }
+
+    /// Trusts the cache (the listener is connected) or stops using it (the listener is away),
+    /// dropping what it holds either way.
+    public func setCacheTrusted(_ trusted: Bool) {
+        invalidateAll()
+        cacheTrusted.store(trusted, ordering: .sequentiallyConsistent)
     }
 
     /// Forgets every cached grant and credential (and the catalog's cache): the next decisions read PostgreSQL.
@@ -183,7 +195,8 @@ public final class Authorizer: Sendable {
         )
         let now = ContinuousClock.now
         let (hit, generation) = cache.withLock { state in (state.grants[key].flatMap { $0.expires > now ? $0.grants : nil }, state.generation) }
-        if cached, let hit { return hit }
+        let useCache = cached && cacheTrusted.load(ordering: .sequentiallyConsistent)
+        if useCache, let hit { return hit }
         let loaded: [AccessGrant]
         do {
             loaded = try await loadGrants(key)
@@ -191,7 +204,7 @@ public final class Authorizer: Sendable {
             throw GatewayError(.authorizationUnavailable, "authorization is unavailable right now; the call was refused", detail: "\(error)")
         }
         cache.withLock { state in
-            guard state.generation == generation else { return }
+            guard useCache, state.generation == generation else { return }
             if state.grants.count >= maximumCachedPrincipals { state.grants.removeAll() }
             state.grants[key] = (loaded, now + cacheTTL)
         }
@@ -237,10 +250,11 @@ public final class Authorizer: Sendable {
         let key = CredentialKey(tenant: tenant, server: server)
         let now = ContinuousClock.now
         let (hit, generation) = cache.withLock { state in (state.credentials[key].flatMap { $0.expires > now ? $0 : nil }, state.generation) }
-        if cached, let hit { return hit.credential }
+        let useCache = cached && cacheTrusted.load(ordering: .sequentiallyConsistent)
+        if useCache, let hit { return hit.credential }
         let loaded = try await credentials.resolve(tenant: tenant, server: server)
         cache.withLock { state in
-            guard state.generation == generation else { return }
+            guard useCache, state.generation == generation else { return }
             state.credentials[key] = (loaded, now + cacheTTL)
         }
         return loaded

@@ -8,7 +8,8 @@ import Synchronization
 /// the ``Authorizer``'s whole cache (and the catalog's) on every notification of this worker's
 /// schema, so a change to grants, tool rules, tenants, credentials or servers applies within a
 /// round trip. Every (re)connection drops the cache too: notifications sent while the session
-/// was away are lost. The cache's TTL remains the safety net.
+/// was away are lost. While the session is away the cache is not used at all, so decisions read
+/// PostgreSQL (and fail closed when it is down). The cache's TTL remains the safety net.
 public final class TenancyChangeListener: Service, Sendable {
     public static let channel = "mcpgw_tenancy"
 
@@ -38,7 +39,12 @@ public final class TenancyChangeListener: Service, Sendable {
                 case .connected(let schema):
                     self.schema.withLock { $0 = schema }
                     connectionCount.wrappingAdd(1, ordering: .relaxed)
+                    authorizer.setCacheTrusted(true)
                     invalidate(reason: "listening session (re)connected")
+                case .disconnected:
+                    // Changes can no longer be heard: decide from PostgreSQL until back.
+                    authorizer.setCacheTrusted(false)
+                    invalidate(reason: "listening session lost")
                 case .notification(_, let payload):
                     let ours = schema.withLock { schema in schema.map { payload.hasPrefix("\($0):") } ?? true }
                     if ours { invalidate(reason: payload) }

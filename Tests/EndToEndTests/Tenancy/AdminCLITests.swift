@@ -20,7 +20,9 @@ import Worker
         return executable
     }
 
-    static func run(_ database: PostgresTestDatabase, _ arguments: [String], stdin: String? = nil, key: String? = nil) throws -> Run {
+    static func run(
+        _ database: PostgresTestDatabase, _ arguments: [String], stdin: String? = nil, key: String? = nil, extra: [String: String] = [:]
+    ) throws -> Run {
         let process = Process()
         process.executableURL = try mcpgw()
         process.arguments = arguments
@@ -28,6 +30,7 @@ import Worker
         environment["DATABASE_URL"] = "\(database.databaseURL)?options=-c%20search_path%3D\(database.schema)"
         environment["CREDENTIALS_KEY"] = key
         environment["CREDENTIALS_KEY_ID"] = key == nil ? nil : "cli-k1"
+        environment.merge(extra) { _, new in new }
         process.environment = environment
         let output = Pipe(), error = Pipe(), input = Pipe()
         process.standardOutput = output
@@ -46,8 +49,8 @@ import Worker
 
     @Test func anOperatorSetsUpTenantsGrantsAndCredentialsAndErrorsSuggestTheFix() async throws {
         try await PostgresTestDatabase.withSchema { database in
-            func ok(_ arguments: [String], stdin: String? = nil, key: String? = nil) throws -> String {
-                let result = try Self.run(database, arguments, stdin: stdin, key: key)
+            func ok(_ arguments: [String], stdin: String? = nil, key: String? = nil, extra: [String: String] = [:]) throws -> String {
+                let result = try Self.run(database, arguments, stdin: stdin, key: key, extra: extra)
                 #expect(result.status == 0, "mcpgw \(arguments.joined(separator: " ")): \(result.error)")
                 return result.output
             }
@@ -104,6 +107,28 @@ import Worker
             #expect(try ok(["import", list.path]).contains("Imported 4 mappings (4 new)"))
             try "Team-Delta → githb\n".write(to: list, atomically: true, encoding: .utf8)
             try fails(["import", list.path], saying: "line 1: no server 'githb'; did you mean 'github'?")
+
+            // Key rotation: the new key current, the old one previous; every value re-sealed.
+            let newKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+            let rotated = try ok(
+                ["credentials", "rotate-key"], key: newKey, extra: ["CREDENTIALS_KEY_ID": "cli-k2", "CREDENTIALS_KEYS_PREVIOUS": "cli-k1:\(Self.key)"])
+            #expect(rotated.contains("Re-sealed 1 credential(s) under key 'cli-k2'"))
+            #expect(try ok(["credentials", "list"]).contains("key cli-k2"))
+
+            // A real server: add, update, test (connects and lists its tools).
+            let python = try MCPTestEnvironment.python()
+            _ = try ok(["servers", "add", "--id", "fixture", "--transport", "stdio", "--command", python, "--arg", MCPTestEnvironment.fixtureServer,
+                "--arg=--transport", "--arg=stdio"])
+            _ = try ok(["servers", "update", "fixture", "--timeout-ms", "20000", "--name", "Fixture"])
+            let tested = try ok(["servers", "test", "fixture"])
+            #expect(tested.contains("Server 'fixture' answered with") && tested.contains("  echo"), "\(tested)")
+            try fails(["servers", "update", "fixtur", "--name", "x"], saying: "did you mean 'fixture'?")
+
+            // Administrators of the explain endpoint.
+            _ = try ok(["admins", "add", "--group", "Gateway-Admins"])
+            #expect(try ok(["admins", "list"]).contains("group\tGateway-Admins"))
+            try fails(["admins", "add", "--group", "A", "--role", "B"], saying: "exactly one of")
+            try fails(["admins", "remove", "--role", "Nobody"], saying: "is not an administrator")
         }
     }
 }

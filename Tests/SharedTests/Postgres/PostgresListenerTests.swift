@@ -57,6 +57,7 @@ import Testing
                 _ = try await eventually(timeout: .seconds(10)) {
                     recorder.all().filter { $0 == .connected(schema: database.schema) }.count >= 2 ? true : nil
                 }
+                #expect(recorder.all().contains(.disconnected))
                 try await database.admin.execute("SELECT pg_notify(\(channel), 'second')")
                 _ = try await eventually(timeout: .seconds(10)) {
                     recorder.all().contains(.notification(channel: channel, payload: "second")) ? true : nil
