@@ -38,6 +38,7 @@ public struct IngressComponents: Sendable {
         HealthRoutes(amqp: amqp, metrics: metrics).add(to: router)
         let authenticated = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator))
         ToolRoutes(dispatcher: dispatcher, configuration: configuration).add(to: authenticated)
+        AdminRoutes(dispatcher: dispatcher, configuration: configuration).add(to: authenticated)
         return router
     }
 

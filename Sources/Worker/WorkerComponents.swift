@@ -15,12 +15,16 @@ public struct WorkerComponents: Sendable {
     public let publisher: AMQPConnection
     public let database: PostgresClient
     public let catalog: ServerCatalog
+    /// The decision function, with its cache.
+    public let authorizer: Authorizer
+    /// Drops the authorizer's cache on PostgreSQL `NOTIFY`.
+    public let tenancyListener: TenancyChangeListener
     public let metrics: WorkerMetrics
     public let service: WorkerService
 
     public init(
         configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
-        database: PostgresClient, executor: any ToolExecutor, logger: Logger
+        database: PostgresClient, executor: any ToolExecutor, credentialKeyring: CredentialKeyring? = nil, logger: Logger
     ) {
         var logger = logger
         logger[metadataKey: "worker_id"] = .string(configuration.workerID)
@@ -33,10 +37,17 @@ public struct WorkerComponents: Sendable {
         consumer = AMQPConnection(configuration: consumerConfiguration, topology: topology.declaration(servers: configuration.servers), logger: logger)
         publisher = AMQPConnection(configuration: publisherConfiguration, topology: topology.base, logger: logger)
         catalog = ServerCatalog(database: database)
+        authorizer = Authorizer(
+            database: database, catalog: catalog, credentials: CredentialStore(database: database, keyring: credentialKeyring),
+            cacheTTL: configuration.authorizationCacheTTL,
+            // Trusted only once the NOTIFY listener is connected.
+            cacheTrusted: false
+        )
+        tenancyListener = TenancyChangeListener(configuration: database.configuration, authorizer: authorizer, logger: logger)
         metrics = WorkerMetrics()
         let processor = RequestProcessor(
             workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
-            authorizer: Authorizer(database: database), ledger: CallLedger(database: database), executor: executor, publisher: publisher,
+            authorizer: authorizer, ledger: CallLedger(database: database), executor: executor, publisher: publisher,
             topology: topology, logger: logger
         )
         service = WorkerService(
@@ -51,6 +62,6 @@ public struct WorkerComponents: Sendable {
         let health = WorkerHealthApplication.build(
             configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, logger: logger
         )
-        return [database, publisher] + extra + [consumer, service, health]
+        return [database, publisher, tenancyListener] + extra + [consumer, service, health]
     }
 }

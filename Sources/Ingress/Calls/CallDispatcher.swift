@@ -50,6 +50,14 @@ public struct CallDispatcher: Sendable {
         )
     }
 
+    /// `gateway/explain`: an administrator asks a worker why a user may or may not call a tool.
+    public func explain(arguments: JSONValue, principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> JSONValue {
+        try await send(
+            kind: .explain, server: RequestEnvelope.catalogServer, tool: nil, arguments: arguments, principal: principal, callID: callID,
+            timeout: configuration.listTimeout, trace: trace
+        )
+    }
+
     private func requireKnown(_ server: String) async throws(GatewayError) {
         guard try await directory.exists(server) else {
             throw GatewayError(.notFound, "no MCP server '\(server)' is served here")

@@ -127,32 +127,39 @@ public struct RequestProcessor: Sendable {
             let servers = try await authorizer.allowedServers(for: envelope.principal)
             return ["servers": .array(servers.map(\.summary))]
         }
-        let server: ServerRecord
-        do {
-            guard let found = try await catalog.server(envelope.server) else {
-                throw GatewayError(.notFound, "no MCP server '\(envelope.server)' is enabled")
-            }
-            server = found
-        } catch let error as GatewayError {
-            throw error
-        } catch {
-            throw GatewayError(.authorizationUnavailable, "the server catalog is unavailable; the call was refused", detail: "\(error)")
+        if envelope.kind == .explain {
+            return try await authorizer.explain(envelope.arguments, askedBy: envelope.principal)
         }
-        guard try await authorizer.isAllowed(envelope.principal, server: server.id) else {
-            logger.info("Call denied", metadata: ["principal_sub": "\(envelope.principal.subject)", "principal_tid": "\(envelope.principal.tenantID)"])
-            throw GatewayError(.forbidden, "you are not allowed to use the MCP server '\(server.id)'")
+        // The decision (issue 5): one function for listing and calling; it names the tenant and
+        // the credential, and the server record it returns carries that credential.
+        let principal = envelope.principal
+        let decision = try await authorizer.decide(principal, server: envelope.server, tool: envelope.kind == .callTool ? envelope.tool ?? "" : nil)
+        guard decision.allowed, let server = decision.record else {
+            logger.info(
+                "Call denied",
+                metadata: [
+                    "principal_sub": "\(principal.subject)", "principal_tid": "\(principal.tenantID)", "tenant": "\(decision.tenant ?? "-")",
+                    "decided_by": "\(decision.decidingRule)",
+                ])
+            throw decision.error ?? GatewayError(.forbidden, "you are not allowed to use the MCP server '\(envelope.server)'")
         }
+        logger.debug("Call allowed", metadata: ["tenant": "\(decision.tenant ?? "-")", "decided_by": "\(decision.decidingRule)"])
         let tools = try await executor.listTools(on: server, deadline: envelope.deadline, callID: envelope.callID)
         switch envelope.kind {
         case .listTools:
-            return ["tools": .array(tools)]
+            var visible: [JSONValue] = []
+            for tool in tools {
+                guard let name = tool["name"]?.stringValue else { continue }
+                if try await authorizer.decide(principal, server: server.id, tool: name).allowed { visible.append(tool) }
+            }
+            return ["tools": .array(visible)]
         case .callTool:
             let name = envelope.tool ?? ""
             guard tools.contains(where: { $0["name"]?.stringValue == name }) else {
                 throw GatewayError(.notFound, "the MCP server '\(server.id)' has no tool '\(name)'")
             }
             return try await executor.callTool(name, arguments: envelope.arguments, on: server, deadline: envelope.deadline, callID: envelope.callID)
-        case .listServers:
+        case .listServers, .explain:
             throw GatewayError(.internal, "unreachable")
         }
     }

@@ -33,6 +33,10 @@ struct GatewayHarness: Sendable {
         var authentication: AuthenticationConfiguration?
         /// Group overage through Microsoft Graph (a local stand-in), with ``authentication``.
         var overage: GroupOverageResolver?
+        /// The workers' key for backend credentials (tenancy tests).
+        var credentialKeyring: CredentialKeyring?
+        /// How long workers may use a cached decision (tenancy tests make it long, to prove NOTIFY).
+        var authorizationCacheTTL: Duration = .seconds(60)
     }
 
     static let issuer = "https://issuer.test/e2e"
@@ -44,6 +48,8 @@ struct GatewayHarness: Sendable {
     let grants: GrantStore
     /// The gateway's database, for checks a test makes behind the gateway's back.
     let database: PostgresClient
+    /// Its connection settings (the test's schema), for tools such as pg_dump.
+    let databaseConfiguration: PostgresConfiguration
     let workers: [WorkerHandle]
 
     /// One worker's service group, so a test can stop it (as a crash would) while others go on.
@@ -128,11 +134,12 @@ struct GatewayHarness: Sendable {
             configuration.shutdownGrace = .seconds(5)
             configuration.healthHost = "127.0.0.1"
             configuration.healthPort = 0
+            configuration.authorizationCacheTTL = options.authorizationCacheTTL
             let database = PostgresClient(configuration: databaseConfiguration, logger: logger)
             let pool = MCPBackendPool(logger: logger)
             let components = WorkerComponents(
                 configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer, database: database,
-                executor: MCPToolExecutor(pool: pool, logger: logger), logger: logger
+                executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: options.credentialKeyring, logger: logger
             )
             let group = ServiceGroup(services: components.services(logger: logger, extra: [pool]), logger: logger)
             handles.append(WorkerHandle(components: components, group: group))
@@ -149,7 +156,8 @@ struct GatewayHarness: Sendable {
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())
                 let harness = GatewayHarness(
-                    baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, database: setup, workers: handles
+                    baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, database: setup,
+                    databaseConfiguration: databaseConfiguration, workers: handles
                 )
                 try await harness.waitUntilServing(options.servers.filter(\.enabled).map(\.id))
                 try await body(harness)
