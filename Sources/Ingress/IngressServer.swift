@@ -15,12 +15,14 @@ public enum IngressServer {
         let topology: GatewayTopology
         let signer: EnvelopeSigner
         let authentication: AuthenticationConfiguration
+        let surface: ToolSurfaceConfiguration
         do {
             configuration = try IngressConfiguration(environment: environment)
             amqpConfiguration = try AMQPConfiguration(environment: environment, connectionName: configuration.serviceName)
             topology = try GatewayTopology(environment: environment)
             signer = try EnvelopeSigner(environment: environment)
             authentication = try AuthenticationConfiguration(environment: environment)
+            surface = try ToolSurfaceConfiguration(environment: environment)
         } catch {
             logger.critical("Configuration error: \(error)")
             throw error
@@ -31,7 +33,7 @@ public enum IngressServer {
         let authenticator = TokenAuthenticator(verifier: TokenVerifier(configuration: authentication, keys: keys), logger: logger)
         let components = IngressComponents(
             configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
-            authenticator: authenticator, logger: logger
+            authenticator: authenticator, logger: logger, surface: surface
         )
         let application = components.buildApplication(logger: logger)
         let group = ServiceGroup(

@@ -17,6 +17,9 @@ public struct WorkerComponents: Sendable {
     public let catalog: ServerCatalog
     public let metrics: WorkerMetrics
     public let service: WorkerService
+    /// Calls cancelled by clients, shared by the pipeline and the cancellation listener.
+    public let cancellations: CancellationRegistry
+    let cancellationListener: CancellationListener
 
     public init(
         configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
@@ -30,14 +33,20 @@ public struct WorkerComponents: Sendable {
         consumerConfiguration.connectionName = "\(amqpConfiguration.connectionName).consume"
         var publisherConfiguration = amqpConfiguration
         publisherConfiguration.connectionName = "\(amqpConfiguration.connectionName).publish"
-        consumer = AMQPConnection(configuration: consumerConfiguration, topology: topology.declaration(servers: configuration.servers), logger: logger)
+        var consumerTopology = topology.declaration(servers: configuration.servers)
+        consumerTopology.merge(topology.cancellations(worker: configuration.workerID))
+        consumer = AMQPConnection(configuration: consumerConfiguration, topology: consumerTopology, logger: logger)
         publisher = AMQPConnection(configuration: publisherConfiguration, topology: topology.base, logger: logger)
         catalog = ServerCatalog(database: database)
         metrics = WorkerMetrics()
+        cancellations = CancellationRegistry()
+        cancellationListener = CancellationListener(
+            consumer: consumer, queue: topology.cancelQueue(worker: configuration.workerID), signer: signer, registry: cancellations, logger: logger
+        )
         let processor = RequestProcessor(
             workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
             authorizer: Authorizer(database: database), ledger: CallLedger(database: database), executor: executor, publisher: publisher,
-            topology: topology, logger: logger
+            topology: topology, logger: logger, cancellations: cancellations
         )
         service = WorkerService(
             configuration: configuration, consumer: consumer, topology: topology, catalog: catalog, processor: processor, metrics: metrics,
@@ -51,6 +60,6 @@ public struct WorkerComponents: Sendable {
         let health = WorkerHealthApplication.build(
             configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, logger: logger
         )
-        return [database, publisher] + extra + [consumer, service, health]
+        return [database, publisher] + extra + [consumer, cancellationListener, service, health]
     }
 }

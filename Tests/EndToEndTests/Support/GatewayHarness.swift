@@ -29,6 +29,8 @@ struct GatewayHarness: Sendable {
         var amqpURL: String?
         /// A database of the test's own (for tests that stop it), else a scratch schema.
         var databaseURL: String?
+        /// The MCP endpoint and OpenAPI settings of the ingress.
+        var surface = ToolSurfaceConfiguration()
     }
 
     static let issuer = "https://issuer.test/e2e"
@@ -106,7 +108,7 @@ struct GatewayHarness: Sendable {
         ingressConfiguration.maxBodyBytes = options.maxBodyBytes
         let ingress = IngressComponents(
             configuration: ingressConfiguration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
-            authenticator: authenticator, logger: logger
+            authenticator: authenticator, logger: logger, surface: options.surface
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let application = ingress.buildApplication(logger: logger) { channel in
@@ -171,6 +173,7 @@ struct GatewayHarness: Sendable {
             for queue in queues { try? await amqp.deleteQueue(queue) }
             try? await amqp.deleteExchange(topology.requestsExchange)
             try? await amqp.deleteExchange(topology.deadLetterExchange)
+            try? await amqp.deleteExchange(topology.cancelExchange)
         }
     }
 
