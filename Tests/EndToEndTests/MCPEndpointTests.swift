@@ -142,22 +142,30 @@ import Worker
         var options = GatewayHarness.Options(servers: [alpha], groupGrants: [("Team", "alpha")])
         options.workers = 2
         try await GatewayHarness.run(options) { gateway in
-            let report = try await PythonScripts.sdkClient(
-                "cancel", url: gateway.baseURL + "/mcp", token: gateway.token(groups: ["Team"]), calls: [("alpha__sleep", #"{"seconds":30}"#)],
-                extra: ["--after", "2"]
+            let go = events.path + ".go"
+            defer { try? FileManager.default.removeItem(atPath: go) }
+            async let running = PythonScripts.sdkClient(
+                "cancel", url: gateway.baseURL + "/mcp", token: gateway.token(groups: ["Team"]), calls: [("alpha__wait_for_cancel", #"{"seconds":60}"#)],
+                extra: ["--go-file", go]
             )
+            // Cancel only once the backend runs the call, so this is about stopping a running call.
+            _ = try await eventually(timeout: .seconds(60)) { () -> Bool? in
+                ((try? String(contentsOf: events, encoding: .utf8)) ?? "").contains(#""event": "wait_started""#) ? true : nil
+            }
+            FileManager.default.createFile(atPath: go, contents: Data())
+            let report = try await running
             #expect(report["cancelledRequestId"] != nil)
             // The gateway answers the cancelled request with its cancelled error (the client may ignore it).
             #expect(report["outcome"]?["error"]?["code"]?.int64Value == -32006, "\(report)")
             // The worker running it cancelled the backend call: the MCP server saw the cancellation.
-            let seen = try await eventually(timeout: .seconds(20)) { () -> Bool? in
+            let seen = try? await eventually(timeout: .seconds(20)) { () -> Bool? in
                 let text = (try? String(contentsOf: events, encoding: .utf8)) ?? ""
-                return text.contains(#""event": "cancelled""#) ? true : nil
+                return text.contains(#""event": "cancelled", "request_id""#) && text.contains("wait_for_cancel") ? true : nil
             }
-            #expect(seen)
+            #expect(seen == true, "\((try? String(contentsOf: events, encoding: .utf8)) ?? "no events file")")
             // ... and answered it as cancelled, recorded once.
             let recorded = try await eventually(timeout: .seconds(20)) { () -> Int? in
-                let rows = try await gateway.database.query("SELECT count(*) AS n FROM call_executions WHERE tool = 'sleep' AND finished_at IS NOT NULL")
+                let rows = try await gateway.database.query("SELECT count(*) AS n FROM call_executions WHERE tool = 'wait_for_cancel' AND finished_at IS NOT NULL")
                 let count = try rows[0].decode(Int.self, "n")
                 return count > 0 ? count : nil
             }

@@ -131,25 +131,30 @@ import Worker
 
     @Test func aVeryLargeToolListIsPaginatedWithCursors() async throws {
         var bulk = try Fixtures.stdioServer("bulk")
-        bulk.environment = ["FIXTURE_BULK_TOOLS": "1500"]
+        bulk.environment = ["FIXTURE_BULK_TOOLS": "600"]
         var options = GatewayHarness.Options(servers: [bulk], groupGrants: [("Team", "bulk")])
-        options.surface.pageSize = 200
+        options.surface.pageSize = 100
         try await GatewayHarness.run(options) { gateway in
             let token = gateway.token(groups: ["Team"])
+            // The first listing starts the backend with its 600 tools: let it come up.
+            _ = try await eventually(timeout: .seconds(60)) { () -> Bool? in
+                try await gateway.mcp("/servers/bulk/mcp", token: token, GatewayHarness.request(99, "tools/list")).body["result"] != nil ? true : nil
+            }
             var names: [String] = []
             var cursor = JSONValue.null
             var pages = 0
             repeat {
                 let answer = try await gateway.mcp("/servers/bulk/mcp", token: token, GatewayHarness.request(Int64(pages), "tools/list", cursor == .null ? nil : ["cursor": cursor]))
+                #expect(answer.body["result"] != nil, "\(answer.body)")
                 let page = answer.body["result"]?["tools"]?.arrayValue ?? []
-                #expect(page.count <= 200)
+                #expect(page.count <= 100)
                 names += page.compactMap { $0["name"]?.stringValue }
                 cursor = answer.body["result"]?["nextCursor"] ?? .null
                 pages += 1
             } while cursor != .null && pages < 50
-            #expect(pages == 8)
+            #expect(pages == 7)
             #expect(Set(names).count == names.count)
-            #expect(names.filter { $0.hasPrefix("bulk_") }.count == 1500)
+            #expect(names.filter { $0.hasPrefix("bulk_") }.count == 600)
         }
     }
 }

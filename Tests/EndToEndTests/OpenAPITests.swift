@@ -69,7 +69,7 @@ import Worker
             let token = gateway.token(groups: ["Alpha-Only"])
             let text = try await gateway.post("/alpha/echo", token: token, json: #"{"text":"plain"}"#)
             #expect(text.status == 200)
-            #expect(text.body.stringValue == "plain")
+            #expect(text.body["result"]?.stringValue == "plain")
             let structured = try await gateway.post("/alpha/add", token: token, json: #"{"a":1,"b":1}"#)
             #expect(structured.body == ["result": 2])
             let odd = try await gateway.post("/alpha/odd.name%2F%C3%BC%20x", token: token, json: #"{"text":"odd"}"#)

@@ -86,7 +86,8 @@ import Worker
             let userToken = gateway.token(subject: "entra-user", groups: ["Tenant-Google"])
             let answer = try await gateway.post("/github/echo", token: userToken, json: #"{"text":"from open webui"}"#)
             #expect(answer.status == 200)
-            #expect(answer.body.stringValue == "from open webui")
+            // The fixture's tools return structured content ({"result": …}), which is the answer.
+            #expect(answer.body["result"]?.stringValue == "from open webui")
             let sum = try await gateway.post("/notion/add", token: userToken, json: #"{"a":20,"b":22}"#)
             #expect(sum.body["result"]?.doubleValue == 42)
             // mcpo's per-server layout: {url}/{server}/openapi.json with paths /{tool}.

@@ -55,16 +55,30 @@ struct OpenAPIRoutes {
 
     /// A tool result as the OpenAPI caller gets it.
     static func answer(_ result: JSONValue, callID: String) throws -> Response {
+        switch payload(of: result) {
+        case .success(let body): return try JSONResponse.make(body)
+        case .failure(let toolError):
+            throw GatewayHTTPError(status: .unprocessableContent, code: "tool_error", message: toolError.message, callID: callID)
+        }
+    }
+
+    struct ToolError: Error, Equatable {
+        var message: String
+    }
+
+    /// The structured content if the tool gave it, else its text blocks joined (a JSON string);
+    /// a tool error's text as the error.
+    static func payload(of result: JSONValue) -> Result<JSONValue, ToolError> {
         let text = (result["content"]?.arrayValue ?? []).compactMap { block -> String? in
             block["type"]?.stringValue == "text" ? block["text"]?.stringValue : nil
         }.joined(separator: "\n")
         if result["isError"]?.boolValue == true {
-            throw GatewayHTTPError(status: .unprocessableContent, code: "tool_error", message: text.isEmpty ? "the tool reported an error" : text, callID: callID)
+            return .failure(ToolError(message: text.isEmpty ? "the tool reported an error" : text))
         }
         if let structured = result["structuredContent"], structured != .null {
-            return try JSONResponse.make(structured)
+            return .success(structured)
         }
-        return try JSONResponse.make(JSONValue.string(text))
+        return .success(.string(text))
     }
 
     private func document(_ request: Request, context: GatewayRequestContext, server: String?) async throws -> Response {

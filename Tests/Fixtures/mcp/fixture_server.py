@@ -218,6 +218,8 @@ def rpc_error(code: int, message: str) -> str:
 # odd.name/ü x(text)  -> echoes; a name with a dot, a slash, a space and a non-ASCII letter
 # scalar_schema        -> listed only, with an inputSchema that is not an object ({"type": "string"})
 # FIXTURE_BULK_TOOLS=N -> N more echoing tools, bulk_0000 ... (for paginated listings)
+# wait_for_cancel(seconds) -> sleeps; records {"event": "wait_started"} when it starts and
+#                        {"event": "cancelled", "tool": "wait_for_cancel"} when it is cancelled
 
 
 def _odd_echo(text: str) -> str:
@@ -228,6 +230,20 @@ server.add_tool(_odd_echo, name="odd.name/\u00fc x", description="Echoes; its na
 
 for _index in range(int(os.environ.get("FIXTURE_BULK_TOOLS", "0"))):
     server.add_tool(_odd_echo, name=f"bulk_{_index:04d}", description=f"Bulk tool {_index}.")
+
+
+
+@server.tool()
+async def wait_for_cancel(seconds: float, ctx: Context) -> str:
+    """Sleeps; tells the events file when it started and when it was cancelled."""
+    record({"event": "wait_started", "request_id": ctx.request_id})
+    try:
+        await anyio.sleep(seconds)
+        return f"waited {seconds:g}s"
+    except anyio.get_cancelled_exc_class():
+        record({"event": "cancelled", "tool": "wait_for_cancel", "request_id": ctx.request_id})
+        raise
+
 
 _fastmcp_list_tools = server.list_tools
 

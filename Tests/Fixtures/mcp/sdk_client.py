@@ -6,13 +6,14 @@ tests. Prints one JSON object (what it saw) on stdout; the Swift test asserts on
 Scenarios:
   session   initialize, tools/list (every page), calls --call NAME=JSON_ARGS (repeatable); each
             call's result or JSON-RPC error is reported, in order
-  cancel    starts --call NAME=ARGS, sends notifications/cancelled for it after --after seconds,
-            and reports what came back (nothing, or the gateway's error)
+  cancel    starts --call NAME=ARGS, sends notifications/cancelled for it after --after seconds
+            (or once --go-file exists), and reports what came back (nothing, or the gateway's error)
   badtoken  connects with --token and reports how the connection failed
 """
 
 import argparse
 import json
+import os
 import sys
 
 import anyio
@@ -28,6 +29,7 @@ parser.add_argument("--url", required=True)
 parser.add_argument("--token", required=True)
 parser.add_argument("--call", action="append", default=[], help="NAME=JSON arguments")
 parser.add_argument("--after", type=float, default=1.5)
+parser.add_argument("--go-file", default=None, help="cancel: send the cancellation once this file exists")
 parser.add_argument("--read-timeout", type=float, default=60)
 options = parser.parse_args()
 
@@ -99,7 +101,12 @@ async def cancel_scenario() -> dict:
             async with anyio.create_task_group() as group:
                 request_id = session._request_id  # the id the next request gets (SDK 1.x counts up)
                 group.start_soon(call)
-                await anyio.sleep(options.after)
+                if options.go_file:
+                    with anyio.fail_after(90):
+                        while not os.path.exists(options.go_file):
+                            await anyio.sleep(0.05)
+                else:
+                    await anyio.sleep(options.after)
                 await session.send_notification(
                     types.ClientNotification(
                         types.CancelledNotification(params=types.CancelledNotificationParams(requestId=request_id, reason="test cancels"))

@@ -90,6 +90,16 @@ import Testing
         #expect(ToolShape.normalized(tool)["inputSchema"] == schema)
     }
 
+    @Test func openAPIAnswersAreTheStructuredContentElseTheText() {
+        let text: JSONValue = ["content": [["type": "text", "text": "a"], ["type": "image", "data": "x"], ["type": "text", "text": "b"]], "isError": false]
+        #expect(OpenAPIRoutes.payload(of: text) == .success("a\nb"))
+        var structured = text
+        if case .object(var object) = structured { object["structuredContent"] = ["n": 1]; structured = .object(object) }
+        #expect(OpenAPIRoutes.payload(of: structured) == .success(["n": 1]))
+        let failed: JSONValue = ["content": [["type": "text", "text": "boom"]], "isError": true]
+        #expect(OpenAPIRoutes.payload(of: failed) == .failure(.init(message: "boom")))
+    }
+
     @Test func openAPIIdentifiersAndPathsSurviveOddNames() {
         #expect(OpenAPIDocument.identifier("alpha_odd.name/ü x") == "alpha_odd_name___x")
         #expect(OpenAPIDocument.segment("odd.name/ü x") == "odd.name%2F%C3%BC%20x")
