@@ -22,7 +22,9 @@ public enum IngressServer {
             topology = try GatewayTopology(environment: environment)
             signer = try EnvelopeSigner(environment: environment)
             authentication = try AuthenticationConfiguration(environment: environment)
-            surface = try ToolSurfaceConfiguration(environment: environment)
+            var tools = try ToolSurfaceConfiguration(environment: environment)
+            tools.defaultingFromEntra(authentication.entra)
+            surface = tools
         } catch {
             logger.critical("Configuration error: \(error)")
             throw error

@@ -12,7 +12,7 @@ import Worker
     /// granted; small pages so that listing takes several.
     static func options(pageSize: Int = 7) throws -> GatewayHarness.Options {
         var options = GatewayHarness.Options(
-            servers: [try Fixtures.stdioServer("alpha"), try Fixtures.stdioServer("beta"), try Fixtures.stdioServer("gamma")],
+            servers: [try Fixtures.surfaceServer("alpha"), try Fixtures.surfaceServer("beta"), try Fixtures.surfaceServer("gamma")],
             groupGrants: [("Team", "alpha"), ("Team", "beta"), ("Others", "gamma")]
         )
         options.surface.pageSize = pageSize
@@ -137,7 +137,7 @@ import Worker
     @Test func cancellingARunningCallStopsItOnTheBackend() async throws {
         let events = FileManager.default.temporaryDirectory.appendingPathComponent("cancel-events-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: events) }
-        var alpha = try Fixtures.stdioServer("alpha")
+        var alpha = try Fixtures.surfaceServer("alpha")
         alpha.arguments += ["--events", events.path]
         var options = GatewayHarness.Options(servers: [alpha], groupGrants: [("Team", "alpha")])
         options.workers = 2
@@ -152,7 +152,7 @@ import Worker
             _ = try await eventually(timeout: .seconds(60)) { () -> Bool? in
                 ((try? String(contentsOf: events, encoding: .utf8)) ?? "").contains(#""event": "wait_started""#) ? true : nil
             }
-            FileManager.default.createFile(atPath: go, contents: Data())
+            #expect(FileManager.default.createFile(atPath: go, contents: Data()))
             let report = try await running
             #expect(report["cancelledRequestId"] != nil)
             // The gateway answers the cancelled request with its cancelled error (the client may ignore it).
@@ -174,7 +174,7 @@ import Worker
     }
 
     @Test func aQueuedCallCancelledBeforeItStartsIsSkipped() async throws {
-        var options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("alpha")], groupGrants: [("Team", "alpha")])
+        var options = GatewayHarness.Options(servers: [try Fixtures.surfaceServer("alpha")], groupGrants: [("Team", "alpha")])
         options.workerConcurrency = 1
         options.surface.streamAfter = .seconds(60)
         try await GatewayHarness.run(options) { gateway in

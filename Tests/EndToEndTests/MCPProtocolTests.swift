@@ -9,7 +9,7 @@ import Worker
 /// negotiation in both eras, sessions any replica can verify, batches, notifications, errors.
 @Suite struct MCPProtocolTests {
     static func options() throws -> GatewayHarness.Options {
-        GatewayHarness.Options(servers: [try Fixtures.stdioServer("alpha")], groupGrants: [("Team", "alpha")])
+        GatewayHarness.Options(servers: [try Fixtures.surfaceServer("alpha")], groupGrants: [("Team", "alpha")])
     }
 
     @Test func initializeNegotiatesEveryHandshakeRevisionAndFallsBackToTheLatest() async throws {
@@ -130,8 +130,8 @@ import Worker
     }
 
     @Test func aVeryLargeToolListIsPaginatedWithCursors() async throws {
-        var bulk = try Fixtures.stdioServer("bulk")
-        bulk.environment = ["FIXTURE_BULK_TOOLS": "600"]
+        var bulk = try Fixtures.surfaceServer("bulk")
+        bulk.environment["FIXTURE_BULK_TOOLS"] = "600"
         var options = GatewayHarness.Options(servers: [bulk], groupGrants: [("Team", "bulk")])
         options.surface.pageSize = 100
         try await GatewayHarness.run(options) { gateway in

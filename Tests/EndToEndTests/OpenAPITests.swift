@@ -10,7 +10,7 @@ import Worker
 @Suite struct OpenAPITests {
     static func options() throws -> GatewayHarness.Options {
         GatewayHarness.Options(
-            servers: [try Fixtures.stdioServer("alpha"), try Fixtures.stdioServer("beta")],
+            servers: [try Fixtures.surfaceServer("alpha"), try Fixtures.surfaceServer("beta")],
             groupGrants: [("Alpha-Only", "alpha"), ("Everything", "alpha"), ("Everything", "beta")]
         )
     }

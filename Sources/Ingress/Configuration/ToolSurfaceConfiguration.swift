@@ -18,9 +18,11 @@ public struct ToolSurfaceConfiguration: Sendable {
     /// ingress's public URL, used in `resource_metadata` and in the OpenAPI `servers` entry.
     public var publicBaseURL: String?
     /// `OAUTH_AUTHORIZATION_SERVERS` (comma-separated): issuers named in the protected-resource
-    /// metadata, e.g. `https://login.microsoftonline.com/{tenant}/v2.0`.
+    /// metadata, e.g. `https://login.microsoftonline.com/{tenant}/v2.0`. Unset, each tenant of
+    /// `ENTRA_TENANT_IDS`.
     public var authorizationServers: [String] = []
     /// `OAUTH_SCOPES_SUPPORTED` (comma-separated), e.g. `api://{gateway-app-id}/mcp.invoke`.
+    /// Unset, `ENTRA_REQUIRED_SCOPES` under `ENTRA_APP_ID_URI`.
     public var scopesSupported: [String] = []
     /// `OPENAPI_PUBLIC_DOCUMENT` (default true): an unauthenticated `GET /openapi.json` gets the
     /// document of every tool the deployment serves (tool metadata only); false answers 401.
@@ -29,6 +31,18 @@ public struct ToolSurfaceConfiguration: Sendable {
     public var serverName = "mcp-queue-gateway"
 
     public init() {}
+
+    /// Fills what the operator left unset from the Entra profile: each allowed tenant's v2.0
+    /// issuer as an authorization server, and the required scopes (as `{app id URI}/{scope}`).
+    public mutating func defaultingFromEntra(_ entra: EntraProfile?) {
+        guard let entra else { return }
+        if authorizationServers.isEmpty {
+            authorizationServers = entra.tenantIDs.sorted().map { "https://login.microsoftonline.com/\($0)/v2.0" }
+        }
+        if scopesSupported.isEmpty {
+            scopesSupported = entra.requiredScopes.map { $0.contains("://") ? $0 : "\(entra.appIDURI)/\($0)" }
+        }
+    }
 
     public init(environment: EnvironmentReader) throws(ConfigurationError) {
         toolNameSeparator = environment.string("MCP_TOOL_NAME_SEPARATOR", default: toolNameSeparator)

@@ -2,6 +2,7 @@ import Foundation
 import Shared
 import TestSupport
 import Testing
+import Worker
 
 /// The Python helpers under Tests/Fixtures/mcp, run with the venv's Python (`MCPGW_PYTHON`):
 /// the official `mcp` SDK as a client, and the OpenAPI validator.
@@ -57,5 +58,15 @@ extension GatewayHarness {
         var message: [String: JSONValue] = ["jsonrpc": "2.0", "id": .integer(id), "method": .string(method)]
         if let params { message["params"] = params }
         return .object(message)
+    }
+}
+
+extension Fixtures {
+    /// The fixture server over stdio with the surface tests' extra tools (an oddly named tool, a
+    /// tool with a non-object schema, `wait_for_cancel`; see fixture_server.py).
+    static func surfaceServer(_ id: String) throws -> ServerRecord {
+        var record = try stdioServer(id)
+        record.environment["FIXTURE_SURFACE_TOOLS"] = "1"
+        return record
     }
 }
