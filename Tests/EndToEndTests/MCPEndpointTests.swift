@@ -173,6 +173,36 @@ import Worker
         }
     }
 
+    @Test func droppingTheStreamOfAStatelessCallCancelsItOnTheBackend() async throws {
+        let events = FileManager.default.temporaryDirectory.appendingPathComponent("drop-events-\(UUID().uuidString).jsonl")
+        defer { try? FileManager.default.removeItem(at: events) }
+        var alpha = try Fixtures.surfaceServer("alpha")
+        alpha.arguments += ["--events", events.path]
+        var options = GatewayHarness.Options(servers: [alpha], groupGrants: [("Team", "alpha")])
+        options.surface.streamAfter = .milliseconds(200)
+        options.surface.keepAliveInterval = .milliseconds(200)
+        try await GatewayHarness.run(options) { gateway in
+            let go = events.path + ".go"
+            defer { try? FileManager.default.removeItem(atPath: go) }
+            async let dropped = PythonScripts.sdkClient(
+                "dropstream", url: gateway.baseURL + "/mcp", token: gateway.token(groups: ["Team"]),
+                calls: [("alpha__wait_for_cancel", #"{"seconds":60}"#)], extra: ["--go-file", go]
+            )
+            _ = try await eventually(timeout: .seconds(60)) { () -> Bool? in
+                ((try? String(contentsOf: events, encoding: .utf8)) ?? "").contains(#""event": "wait_started""#) ? true : nil
+            }
+            #expect(FileManager.default.createFile(atPath: go, contents: Data()))
+            let report = try await dropped
+            #expect(report["contentType"]?.stringValue == "text/event-stream", "\(report)")
+            #expect(report["closed"]?.boolValue == true)
+            let seen = try? await eventually(timeout: .seconds(30)) { () -> Bool? in
+                let text = (try? String(contentsOf: events, encoding: .utf8)) ?? ""
+                return text.contains("wait_for_cancel") ? true : nil
+            }
+            #expect(seen == true, "\((try? String(contentsOf: events, encoding: .utf8)) ?? "no events file")")
+        }
+    }
+
     @Test func aQueuedCallCancelledBeforeItStartsIsSkipped() async throws {
         var options = GatewayHarness.Options(servers: [try Fixtures.surfaceServer("alpha")], groupGrants: [("Team", "alpha")])
         options.workerConcurrency = 1

@@ -32,14 +32,16 @@ struct MCPMethodHandler: Sendable {
         }
     }
 
-    func answer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext) async -> Answer {
+    /// `callID` names the call a `tools/call` makes (the route decides it when it must be able to
+    /// cancel the call itself); nil derives it from the session, or makes a fresh one.
+    func answer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String? = nil) async -> Answer {
         do throws(JSONRPCError) {
             switch method {
             case "initialize": return try initialize(params: params, context: context)
             case "server/discover": return Answer(result: .success(discover(context.scope)))
             case "ping": return Answer(result: .success([:]))
             case "tools/list": return Answer(result: .success(try await listTools(params: params, context: context)))
-            case "tools/call": return Answer(result: .success(try await callTool(id: id, params: params, context: context)))
+            case "tools/call": return Answer(result: .success(try await callTool(id: id, params: params, context: context, callID: callID)))
             default: return Answer(result: .failure(.methodNotFound(method)))
             }
         } catch {
@@ -112,11 +114,11 @@ struct MCPMethodHandler: Sendable {
         return .object(result)
     }
 
-    private func callTool(id: JSONValue, params: JSONValue?, context: MCPRequestContext) async throws(JSONRPCError) -> JSONValue {
+    private func callTool(id: JSONValue, params: JSONValue?, context: MCPRequestContext, callID fixedCallID: String?) async throws(JSONRPCError) -> JSONValue {
         guard let name = params?["name"]?.stringValue, !name.isEmpty else { throw .invalidParams("tools/call needs params.name") }
         let arguments = params?["arguments"] ?? [:]
         guard arguments.isObject || arguments == .null else { throw .invalidParams("params.arguments must be an object") }
-        let callID = context.callID(forRequest: id) ?? UUID().uuidString.lowercased()
+        let callID = fixedCallID ?? context.callID(forRequest: id) ?? UUID().uuidString.lowercased()
         var logger = context.logger
         logger[metadataKey: LogKeys.callID] = .string(callID)
         do throws(GatewayError) {

@@ -111,23 +111,24 @@ struct MCPRoutes {
     private func streamingAnswer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext) async -> Response {
         let answer = OneShot<JSONValue>()
         let handler = self.handler
+        // Decided here, so that a dropped stream can cancel the call even without a session.
+        let callID = context.callID(forRequest: id) ?? UUID().uuidString.lowercased()
         // Unstructured on purpose: the call must outlive this function when its answer is
         // streamed after the handler has returned the response head. It ends with the call
         // (at its deadline at the latest) or when the stream's writer cancels it.
         let work = Task {
-            let result = await handler.answer(id: id, method: method, params: params, context: context)
+            let result = await handler.answer(id: id, method: method, params: params, context: context, callID: callID)
             answer.fulfil(Self.response(id: id, result.result))
         }
         if let early = await answer.value(within: surface.streamAfter) {
             return (try? JSONResponse.make(early)) ?? Response(status: .internalServerError)
         }
         let canceller = self.canceller
-        let callID = context.callID(forRequest: id)
-        context.logger.debug("Long call answered as an event stream")
+        context.logger.debug("Long call answered as an event stream", metadata: [LogKeys.callID: "\(callID)"])
         return MCPEventStream.response(answer: answer, keepAlive: surface.keepAliveInterval) {
-            context.logger.info("MCP client closed the stream of a running call; cancelling it")
+            context.logger.info("MCP client closed the stream of a running call; cancelling it", metadata: [LogKeys.callID: "\(callID)"])
             work.cancel()
-            if let callID { await canceller.cancel(callID: callID, reason: "the client closed the stream", logger: context.logger) }
+            await canceller.cancel(callID: callID, reason: "the client closed the stream", logger: context.logger)
         }
     }
 

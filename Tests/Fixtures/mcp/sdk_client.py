@@ -9,6 +9,8 @@ Scenarios:
   cancel    starts --call NAME=ARGS, sends notifications/cancelled for it after --after seconds
             (or once --go-file exists), and reports what came back (nothing, or the gateway's error)
   badtoken  connects with --token and reports how the connection failed
+  dropstream (raw HTTP, revision 2026-07-28, no session) posts tools/call --call NAME=ARGS,
+            reads its event stream until --go-file exists, then closes the connection
 """
 
 import argparse
@@ -24,7 +26,7 @@ from mcp.client.streamable_http import streamablehttp_client
 from mcp.shared.exceptions import McpError
 
 parser = argparse.ArgumentParser()
-parser.add_argument("scenario", choices=["session", "cancel", "badtoken"])
+parser.add_argument("scenario", choices=["session", "cancel", "badtoken", "dropstream"])
 parser.add_argument("--url", required=True)
 parser.add_argument("--token", required=True)
 parser.add_argument("--call", action="append", default=[], help="NAME=JSON arguments")
@@ -143,8 +145,31 @@ async def badtoken_scenario() -> dict:
     return report
 
 
+async def dropstream_scenario() -> dict:
+    name, arguments = next(calls())
+    report: dict = {"lines": []}
+    headers = {
+        "Authorization": f"Bearer {options.token}", "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": "2026-07-28",
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30, read=120)) as client:
+        async with client.stream("POST", options.url, headers=headers, json=body) as response:
+            report["status"] = response.status_code
+            report["contentType"] = response.headers.get("content-type")
+            with anyio.fail_after(90):
+                async for line in response.aiter_lines():
+                    report["lines"].append(line)
+                    if options.go_file and os.path.exists(options.go_file):
+                        break
+    report["closed"] = True
+    return report
+
+
 async def main():
-    scenario = {"session": session_scenario, "cancel": cancel_scenario, "badtoken": badtoken_scenario}[options.scenario]
+    scenario = {
+        "session": session_scenario, "cancel": cancel_scenario, "badtoken": badtoken_scenario, "dropstream": dropstream_scenario,
+    }[options.scenario]
     print(json.dumps(await scenario()))
 
 
