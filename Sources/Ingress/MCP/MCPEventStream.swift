@@ -14,12 +14,8 @@ enum MCPEventStream {
         .contentType: "text/event-stream", .cacheControl: "no-cache, no-transform", HTTPField.Name("X-Accel-Buffering")!: "no",
     ]
 
-    static func response(
-        answer: OneShot<JSONValue>, keepAlive: Duration, extraHeaders: HTTPFields = [:], onDisconnect: @escaping @Sendable () async -> Void
-    ) -> Response {
-        var headers = Self.headers
-        headers.append(contentsOf: extraHeaders)
-        return Response(
+    static func response(answer: OneShot<JSONValue>, keepAlive: Duration, onDisconnect: @escaping @Sendable () async -> Void) -> Response {
+        Response(
             status: .ok, headers: headers,
             body: ResponseBody { writer in
                 do {
