@@ -70,6 +70,13 @@ if [[ ! -f "$DEV/envelope.key" ]]; then
 fi
 export ENVELOPE_SIGNING_KEY
 ENVELOPE_SIGNING_KEY="$(cat "$DEV/envelope.key")"
+# The key that seals backend credentials at rest (AES-256-GCM); workers refuse to start without it.
+if [[ ! -f "$DEV/credentials.key" ]]; then
+    head -c 32 /dev/urandom | base64 >"$DEV/credentials.key"
+    chmod 600 "$DEV/credentials.key"
+fi
+export CREDENTIALS_KEY CREDENTIALS_KEY_ID=local-1
+CREDENTIALS_KEY="$(cat "$DEV/credentials.key")"
 "$BIN/mcpgw" dev-keys --dir "$DEV" >/dev/null
 
 "$BIN/mcpgw" migrate

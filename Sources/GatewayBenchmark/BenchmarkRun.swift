@@ -392,8 +392,13 @@ struct BenchmarkRun {
             ("envelope verify + decode", "SignedEnvelopeCodec.decode (worker)", {
                 _ = try codec.decode(body: encoded.body, headers: encoded.headers)
             }),
-            ("authorization decision", "Authorizer.isAllowed: one SQL query (issue 5 caches it)", {
-                guard try await authorizer.isAllowed(Self.principal, server: gateway.serverID) else {
+            ("authorization decision, uncached", "Authorizer.decide(cached: false): catalog, grants and credential read from PostgreSQL", {
+                guard try await authorizer.decide(Self.principal, server: gateway.serverID, tool: "echo", cached: false).allowed else {
+                    throw BenchmarkError("the authorizer denied the benchmark's principal; the grant is missing")
+                }
+            }),
+            ("authorization decision, cached", "Authorizer.decide: the worker's decision cache (dropped on NOTIFY, TTL as safety net)", {
+                guard try await authorizer.decide(Self.principal, server: gateway.serverID, tool: "echo").allowed else {
                     throw BenchmarkError("the authorizer denied the benchmark's principal; the grant is missing")
                 }
             }),

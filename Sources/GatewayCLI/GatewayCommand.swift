@@ -6,6 +6,9 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcpgw",
         abstract: "Operate the MCP gateway.",
-        subcommands: [Migrate.self, Servers.self, Grants.self, Seed.self, DevKeys.self, DevToken.self]
+        subcommands: [
+            Migrate.self, Servers.self, Tenants.self, Grants.self, Rules.self, Credentials.self, Explain.self, Admins.self, Import.self, Seed.self, DevKeys.self,
+            DevToken.self,
+        ]
     )
 }

@@ -54,6 +54,7 @@ public struct IngressComponents: Sendable {
         let handler = MCPMethodHandler(catalog: catalog, dispatcher: dispatcher, canceller: canceller, surface: surface, signer: signer)
         MCPRoutes(handler: handler, configuration: configuration, surface: surface, signer: signer, canceller: canceller).add(to: authenticated)
         openAPI.addCalls(to: authenticated)
+        AdminRoutes(dispatcher: dispatcher, configuration: configuration).add(to: authenticated)
         return router
     }
 

@@ -32,7 +32,13 @@ public enum IngressServer {
 
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let keys = JWKSCache(configuration: authentication, httpClient: httpClient, logger: logger)
-        let authenticator = TokenAuthenticator(verifier: TokenVerifier(configuration: authentication, keys: keys), logger: logger)
+        let overage = authentication.graph.map { GroupOverageResolver(configuration: $0, httpClient: httpClient, logger: logger) }
+        if authentication.entra != nil && overage == nil {
+            logger.notice("Microsoft Graph is not configured (ENTRA_GRAPH_CLIENT_SECRET): users with a group overage get only their direct grants")
+        }
+        let authenticator = TokenAuthenticator(
+            verifier: TokenVerifier(configuration: authentication, keys: keys, overage: overage), logger: logger
+        )
         let components = IngressComponents(
             configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
             authenticator: authenticator, logger: logger, surface: surface

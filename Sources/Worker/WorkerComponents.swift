@@ -15,6 +15,10 @@ public struct WorkerComponents: Sendable {
     public let publisher: AMQPConnection
     public let database: PostgresClient
     public let catalog: ServerCatalog
+    /// The decision function, with its cache.
+    public let authorizer: Authorizer
+    /// Drops the authorizer's cache on PostgreSQL `NOTIFY`.
+    public let tenancyListener: TenancyChangeListener
     public let metrics: WorkerMetrics
     public let service: WorkerService
     /// Calls cancelled by clients, shared by the pipeline and the cancellation listener.
@@ -23,7 +27,7 @@ public struct WorkerComponents: Sendable {
 
     public init(
         configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
-        database: PostgresClient, executor: any ToolExecutor, logger: Logger
+        database: PostgresClient, executor: any ToolExecutor, credentialKeyring: CredentialKeyring? = nil, logger: Logger
     ) {
         var logger = logger
         logger[metadataKey: "worker_id"] = .string(configuration.workerID)
@@ -38,6 +42,13 @@ public struct WorkerComponents: Sendable {
         consumer = AMQPConnection(configuration: consumerConfiguration, topology: consumerTopology, logger: logger)
         publisher = AMQPConnection(configuration: publisherConfiguration, topology: topology.base, logger: logger)
         catalog = ServerCatalog(database: database)
+        authorizer = Authorizer(
+            database: database, catalog: catalog, credentials: CredentialStore(database: database, keyring: credentialKeyring),
+            cacheTTL: configuration.authorizationCacheTTL,
+            // Trusted only once the NOTIFY listener is connected.
+            cacheTrusted: false
+        )
+        tenancyListener = TenancyChangeListener(configuration: database.configuration, authorizer: authorizer, logger: logger)
         metrics = WorkerMetrics()
         cancellations = CancellationRegistry()
         cancellationListener = CancellationListener(
@@ -45,7 +56,7 @@ public struct WorkerComponents: Sendable {
         )
         let processor = RequestProcessor(
             workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
-            authorizer: Authorizer(database: database), ledger: CallLedger(database: database), executor: executor, publisher: publisher,
+            authorizer: authorizer, ledger: CallLedger(database: database), executor: executor, publisher: publisher,
             topology: topology, logger: logger, cancellations: cancellations
         )
         service = WorkerService(
@@ -60,6 +71,6 @@ public struct WorkerComponents: Sendable {
         let health = WorkerHealthApplication.build(
             configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, logger: logger
         )
-        return [database, publisher] + extra + [consumer, cancellationListener, service, health]
+        return [database, publisher, tenancyListener] + extra + [consumer, cancellationListener, service, health]
     }
 }

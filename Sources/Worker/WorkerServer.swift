@@ -15,6 +15,7 @@ public enum WorkerServer {
         let signer: EnvelopeSigner
         let databaseConfiguration: PostgresConfiguration
         let mcpConfiguration: MCPClientConfiguration
+        let keyring: CredentialKeyring
         do {
             configuration = try WorkerConfiguration(environment: environment)
             amqpConfiguration = try AMQPConfiguration(environment: environment, connectionName: "mcp-worker.\(configuration.workerID)")
@@ -22,6 +23,7 @@ public enum WorkerServer {
             signer = try EnvelopeSigner(environment: environment)
             databaseConfiguration = try PostgresConfiguration(environment: environment, applicationName: "mcp-worker")
             mcpConfiguration = try MCPClientConfiguration(environment: environment)
+            keyring = try CredentialKeyring(environment: environment)
         } catch {
             logger.critical("Configuration error: \(error)")
             throw error
@@ -32,10 +34,18 @@ public enum WorkerServer {
         if try environment.bool("WORKER_MIGRATE", default: true) {
             _ = try await Migrator(client: database, migrations: try Migration.load(environment: environment), logger: logger).migrate()
         }
+        // A wrong key, or credentials sealed under a key id this worker lacks, stop it here.
+        do {
+            try await CredentialStore(database: database, keyring: keyring).verifyKeys()
+        } catch {
+            logger.critical("Credentials key error: \(error)")
+            await database.shutdown()
+            throw error
+        }
         let pool = MCPBackendPool(configuration: mcpConfiguration, logger: logger)
         let components = WorkerComponents(
             configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer, database: database,
-            executor: MCPToolExecutor(pool: pool, logger: logger), logger: logger
+            executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: keyring, logger: logger
         )
         let group = ServiceGroup(
             configuration: .init(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Shared
 import Worker
 
@@ -7,7 +8,7 @@ import Worker
 struct Servers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the MCP server catalog.",
-        subcommands: [List.self, Add.self, Enable.self, Disable.self, Remove.self]
+        subcommands: [List.self, Add.self, Update.self, Enable.self, Disable.self, Test.self, Remove.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -18,7 +19,7 @@ struct Servers: AsyncParsableCommand {
             if servers.isEmpty { print("No servers. Add one with 'mcpgw servers add'.") }
             for server in servers {
                 let target = server.transport == .stdio ? ([server.command ?? ""] + server.arguments).joined(separator: " ") : server.url ?? ""
-                let state = server.enabled ? "enabled" : "disabled"
+                let state = (server.enabled ? "enabled" : "disabled") + (server.credentialRequired ? ",credential-required" : "")
                 print("\(server.id)\t\(server.transport.rawValue)\t\(state)\t\(server.displayName)\t\(target)")
             }
         }
@@ -37,6 +38,7 @@ struct Servers: AsyncParsableCommand {
         @Option(name: .customLong("env"), help: "NAME=value for the stdio server's environment (repeat for more).") var environment: [String] = []
         @Option(help: "Default call timeout in milliseconds.") var timeoutMs: Int = 60_000
         @Flag(help: "Add it disabled.") var disabled = false
+        @Flag(help: "Calls need a tenant credential ('credentials set'); without one they are refused.") var credentialRequired = false
 
         func run() async throws {
             guard RequestEnvelope.isValidServerID(id) else {
@@ -54,10 +56,87 @@ struct Servers: AsyncParsableCommand {
             if kind != .stdio, url.flatMap(URL.init(string:))?.scheme == nil { throw OperatorError("an HTTP server needs --url (http:// or https://)") }
             let record = ServerRecord(
                 id: id, displayName: name ?? id, transport: kind, url: url, command: command, arguments: arguments, environment: variables,
-                timeoutMilliseconds: timeoutMs, enabled: !disabled
+                timeoutMilliseconds: timeoutMs, enabled: !disabled, credentialRequired: credentialRequired
             )
             try await DatabaseSession.with { try await ServerCatalog(database: $0).upsert(record) }
             print("Server '\(id)' saved (\(disabled ? "disabled" : "enabled")). Workers pick it up within WORKER_CATALOG_REFRESH_MS.")
+        }
+    }
+
+    /// Changes some settings of an existing server, keeping the others.
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change settings of an existing server (others are kept).")
+
+        @Argument var id: String
+        @Option(help: "Display name.") var name: String?
+        @Option(help: "streamable_http, sse or stdio.") var transport: String?
+        @Option(help: "URL of an HTTP server.") var url: String?
+        @Option(help: "Command of a stdio server.") var command: String?
+        @Option(name: .customLong("arg"), help: "Replace the stdio arguments (repeat for more).") var arguments: [String] = []
+        @Option(help: "Default call timeout in milliseconds.") var timeoutMs: Int?
+        @Option(help: "true or false: calls need a tenant credential.") var credentialRequired: Bool?
+
+        func run() async throws {
+            try await DatabaseSession.with { client in
+                let catalog = ServerCatalog(database: client)
+                guard var record = try await catalog.all().first(where: { $0.id == id }) else { throw try await unknownServer(id, catalog) }
+                if let transport {
+                    guard let kind = ServerRecord.Transport(rawValue: transport) else {
+                        throw OperatorError("no transport '\(transport)'\(suggestion(for: transport, among: ServerRecord.Transport.allCases.map(\.rawValue)))")
+                    }
+                    record.transport = kind
+                }
+                if let name { record.displayName = name }
+                if let url {
+                    guard URL(string: url)?.scheme.map({ ["http", "https"].contains($0) }) == true else { throw OperatorError("--url must be http:// or https://, got '\(url)'") }
+                    record.url = url
+                }
+                if let command { record.command = command }
+                if !arguments.isEmpty { record.arguments = arguments }
+                if let timeoutMs { record.timeoutMilliseconds = timeoutMs }
+                if let credentialRequired { record.credentialRequired = credentialRequired }
+                if record.transport == .stdio, (record.command ?? "").isEmpty { throw OperatorError("a stdio server needs --command") }
+                if record.transport != .stdio, (record.url ?? "").isEmpty { throw OperatorError("an HTTP server needs --url") }
+                try await catalog.upsert(record)
+            }
+            print("Server '\(id)' updated.")
+        }
+    }
+
+    /// Connects to the server as a worker would and lists its tools.
+    struct Test: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Connect to a server (as a worker would) and list its tools; --tenant uses that tenant's credential (needs CREDENTIALS_KEY).")
+        @Argument var id: String
+        @Option(help: "Use this tenant's credential for the server.") var tenant: String?
+        @Option(help: "Give up after this many milliseconds.") var timeoutMs: Int = 20_000
+
+        func run() async throws {
+            var logger = Logger(label: "mcpgw")
+            logger.logLevel = .error
+            let record = try await DatabaseSession.with { client -> ServerRecord in
+                let catalog = ServerCatalog(database: client)
+                guard var record = try await catalog.all().first(where: { $0.id == id }) else { throw try await unknownServer(id, catalog) }
+                if let tenant {
+                    try await requireTenant(tenant, client)
+                    let keyring = try CredentialKeyring(environment: EnvironmentReader())
+                    record.credential = try await CredentialStore(database: client, keyring: keyring).resolve(tenant: tenant, server: id)
+                    if record.credential == nil { print("Tenant '\(tenant)' has no credential for '\(id)' (nor a share of the platform's).") }
+                }
+                return record
+            }
+            let pool = MCPBackendPool(logger: logger)
+            let executor = MCPToolExecutor(pool: pool, logger: logger)
+            let tools: [JSONValue]
+            do {
+                tools = try await executor.listTools(on: record, deadline: Date().addingTimeInterval(Double(timeoutMs) / 1000), callID: "mcpgw-servers-test")
+            } catch {
+                await pool.shutdown()
+                throw OperatorError("server '\(id)' failed the test: \(error.message)\(error.detail.map { " (\($0))" } ?? "")")
+            }
+            await pool.shutdown()
+            print("Server '\(id)' answered with \(tools.count) tool(s)\(record.credential.map { ", using \($0.sourceDescription)" } ?? ""):")
+            for tool in tools { print("  \(tool["name"]?.stringValue ?? "?")") }
         }
     }
 

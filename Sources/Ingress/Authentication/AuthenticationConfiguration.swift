@@ -9,6 +9,8 @@ import Shared
 public struct AuthenticationConfiguration: Sendable, Equatable {
     public var generic: GenericJWTProfile?
     public var entra: EntraProfile?
+    /// Microsoft Graph, for Entra tokens with a group overage; `nil` leaves overage unresolved.
+    public var graph: GraphConfiguration?
     /// Clock skew allowed on `exp` and `nbf` (at most two minutes).
     public var leeway: Duration
     /// Longer tokens are refused before any parsing.
@@ -26,6 +28,7 @@ public struct AuthenticationConfiguration: Sendable, Equatable {
     public init(
         generic: GenericJWTProfile? = nil,
         entra: EntraProfile? = nil,
+        graph: GraphConfiguration? = nil,
         leeway: Duration = .seconds(60),
         maximumTokenBytes: Int = 32_768,
         keyRefreshInterval: Duration = .seconds(3600),
@@ -37,6 +40,7 @@ public struct AuthenticationConfiguration: Sendable, Equatable {
         }
         self.generic = generic
         self.entra = entra
+        self.graph = graph
         self.leeway = leeway
         self.maximumTokenBytes = maximumTokenBytes
         self.keyRefreshInterval = keyRefreshInterval
@@ -44,9 +48,11 @@ public struct AuthenticationConfiguration: Sendable, Equatable {
     }
 
     public init(environment: EnvironmentReader = EnvironmentReader()) throws(ConfigurationError) {
+        let entra = try EntraProfile.from(environment: environment)
         try self.init(
             generic: GenericJWTProfile.from(environment: environment),
-            entra: EntraProfile.from(environment: environment),
+            entra: entra,
+            graph: GraphConfiguration.from(environment: environment, entra: entra),
             leeway: .seconds(environment.int("AUTH_LEEWAY_SECONDS", default: 60, range: 0...120)),
             maximumTokenBytes: environment.int("AUTH_MAX_TOKEN_BYTES", default: 32_768, range: 16_384...262_144),
             keyRefreshInterval: .seconds(environment.int("AUTH_JWKS_REFRESH_SECONDS", default: 3600, range: 60...86_400)),
@@ -63,7 +69,7 @@ public struct AuthenticationConfiguration: Sendable, Equatable {
         }
         if let entra {
             for tenant in entra.tenantIDs.sorted() {
-                sources.append(JWKSSource(url: entra.jwksURL(tenant: tenant), minimumRefreshInterval: entra.minimumRefreshInterval))
+                sources.append(entra.keySource(tenant: tenant))
             }
         }
         return sources

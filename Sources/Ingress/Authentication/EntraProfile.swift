@@ -27,6 +27,15 @@ public struct EntraProfile: Sendable, Equatable {
         public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
+    /// How a tenant's signing keys are found (`ENTRA_KEY_DISCOVERY`).
+    public enum KeyDiscovery: String, Sendable, CaseIterable {
+        /// `{authority}/{tid}/discovery/v2.0/keys`, fetched directly.
+        case jwks
+        /// `{authority}/{tid}/v2.0/.well-known/openid-configuration`, whose `issuer` must be the
+        /// tenant's v2 issuer and whose `jwks_uri` names the keys (as Microsoft's libraries do).
+        case metadata = "openid-configuration"
+    }
+
     /// Allowed tenants (`tid`), lowercase GUIDs.
     public var tenantIDs: Set<String>
     /// The gateway API's application (client) id: the `aud` of v2 tokens.
@@ -47,6 +56,7 @@ public struct EntraProfile: Sendable, Equatable {
     public var allowedClientApps: Set<String>
     /// How soon after one refresh of a tenant's keys on an unknown `kid` another may happen.
     public var minimumRefreshInterval: Duration
+    public var keyDiscovery: KeyDiscovery
 
     public init(
         tenantIDs: Set<String>,
@@ -57,7 +67,8 @@ public struct EntraProfile: Sendable, Equatable {
         requiredScopes: [String] = [],
         requiredRoles: [String] = [],
         allowedClientApps: Set<String> = [],
-        minimumRefreshInterval: Duration = .seconds(300)
+        minimumRefreshInterval: Duration = .seconds(300),
+        keyDiscovery: KeyDiscovery = .jwks
     ) {
         self.tenantIDs = Set(tenantIDs.map { $0.lowercased() })
         self.clientID = clientID
@@ -70,11 +81,31 @@ public struct EntraProfile: Sendable, Equatable {
         self.requiredRoles = requiredRoles
         self.allowedClientApps = Set(allowedClientApps.map { $0.lowercased() })
         self.minimumRefreshInterval = minimumRefreshInterval
+        self.keyDiscovery = keyDiscovery
     }
 
     /// The tenant's signing keys (Microsoft: discover keys per tenant, even for multi-tenant apps).
     public func jwksURL(tenant: String) -> URL {
         authority.appending(path: tenant.lowercased()).appending(path: "discovery/v2.0/keys")
+    }
+
+    /// The tenant's OpenID Provider configuration (v2 endpoint: its `jwks_uri` serves the keys
+    /// of v1 and v2 tokens alike).
+    public func metadataURL(tenant: String) -> URL {
+        authority.appending(path: tenant.lowercased()).appending(path: "v2.0/.well-known/openid-configuration")
+    }
+
+    /// Where the tenant's key set is loaded from, as ``keyDiscovery`` says.
+    public func keySource(tenant: String) -> JWKSSource {
+        switch keyDiscovery {
+        case .jwks:
+            JWKSSource(url: jwksURL(tenant: tenant), minimumRefreshInterval: minimumRefreshInterval)
+        case .metadata:
+            JWKSSource(
+                url: metadataURL(tenant: tenant), minimumRefreshInterval: minimumRefreshInterval,
+                discovery: .openIDMetadata(expectedIssuer: TokenVersion.v2.issuer(tenant: tenant.lowercased()))
+            )
+        }
     }
 
     /// The profile from the `ENTRA_*` variables, or `nil` when neither `ENTRA_TENANT_IDS` nor
@@ -110,6 +141,10 @@ public struct EntraProfile: Sendable, Equatable {
             throw ConfigurationError(variable: "ENTRA_AUTHORITY", reason: "must be an https:// (or, for tests, http://) URL, got '\(authorityText)'")
         }
         let minimumRefresh = try environment.int("ENTRA_JWKS_MIN_REFRESH_SECONDS", default: 300, range: 0...86_400)
+        let discoveryText = environment.string("ENTRA_KEY_DISCOVERY", default: KeyDiscovery.jwks.rawValue)
+        guard let discovery = KeyDiscovery(rawValue: discoveryText.lowercased()) else {
+            throw ConfigurationError(variable: "ENTRA_KEY_DISCOVERY", reason: "must be jwks or openid-configuration, got '\(discoveryText)'")
+        }
         return Self(
             tenantIDs: Set(tenants),
             clientID: clientID.lowercased(),
@@ -119,7 +154,8 @@ public struct EntraProfile: Sendable, Equatable {
             requiredScopes: environment.list("ENTRA_REQUIRED_SCOPES").flatMap { $0.split(separator: " ").map(String.init) },
             requiredRoles: environment.list("ENTRA_REQUIRED_ROLES"),
             allowedClientApps: Set(environment.list("ENTRA_ALLOWED_CLIENT_APPS")),
-            minimumRefreshInterval: .seconds(minimumRefresh)
+            minimumRefreshInterval: .seconds(minimumRefresh),
+            keyDiscovery: discovery
         )
     }
 

@@ -149,8 +149,9 @@ public actor JWKSCache {
     private func performFetch(_ url: URL, reason: String) async {
         entries[url]?.fetchCount += 1
         let result: Result<JWKSKeySet, JWKSLoadError>
+        let source = entries[url]?.source ?? JWKSSource(url: url, minimumRefreshInterval: .zero)
         do {
-            result = .success(try await loader.load(url))
+            result = .success(try await loader.load(source))
         } catch {
             result = .failure(error)
         }

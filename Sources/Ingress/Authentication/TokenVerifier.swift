@@ -14,15 +14,24 @@ import Shared
 /// 3. The `kid`'s key (one refresh if unknown, rate limited); the RS256 signature (jwt-kit).
 /// 4. `exp` and `nbf` with the leeway; the audience; Entra's `ver`, `oid`, scopes or roles
 ///    and client application.
+/// 5. An Entra token with a group overage gets its groups from Microsoft Graph through
+///    ``GroupOverageResolver``. When that is not configured or fails, the token is still
+///    accepted, with ``Principal/groupsOverageDetail`` saying why its groups are missing.
 public struct TokenVerifier: Sendable {
     public let configuration: AuthenticationConfiguration
     public let keys: JWKSCache
+    /// `nil` when Microsoft Graph is not configured (`ENTRA_GRAPH_CLIENT_SECRET`).
+    public let overage: GroupOverageResolver?
     private let now: @Sendable () -> Date
 
     /// - Parameter now: the clock for `exp` and `nbf`; tests may pin it.
-    public init(configuration: AuthenticationConfiguration, keys: JWKSCache, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        configuration: AuthenticationConfiguration, keys: JWKSCache, overage: GroupOverageResolver? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.configuration = configuration
         self.keys = keys
+        self.overage = overage
         self.now = now
     }
 
@@ -48,11 +57,41 @@ public struct TokenVerifier: Sendable {
         try checkLifetime(claims)
         switch profile {
         case .generic(let generic):
-            return try generic.principal(from: claims)
+            var principal = try generic.principal(from: claims)
+            if principal.groupsOverage == true { principal.groupsOverageDetail = Self.overageNotResolvable }
+            return principal
         case .entra(let entra, let version, let tenant):
-            return try entra.principal(from: claims, version: version, tenant: tenant)
+            let principal = try entra.principal(from: claims, version: version, tenant: tenant)
+            return await resolvingOverage(of: principal, tokenExpiry: claims.exp ?? 0)
         }
     }
+
+    /// The principal with the groups Microsoft Graph lists for it, when its token has an overage.
+    private func resolvingOverage(of principal: Principal, tokenExpiry: Double) async -> Principal {
+        guard principal.groupsOverage == true, let objectID = principal.objectID else { return principal }
+        var principal = principal
+        guard let overage else {
+            principal.groupsOverageDetail = Self.overageNotConfigured
+            return principal
+        }
+        do {
+            let resolved = try await overage.groups(
+                tenant: principal.tenantID, objectID: objectID, tokenExpiry: Date(timeIntervalSince1970: tokenExpiry)
+            )
+            var seen = Set<String>()
+            principal.groups = (principal.groups + resolved).filter { seen.insert($0.lowercased()).inserted }
+            principal.groupsOverage = false
+        } catch {
+            principal.groupsOverageDetail =
+                "Your groups could not be looked up in Microsoft Graph (\(error.reason)), so only grants made to you directly apply."
+        }
+        return principal
+    }
+
+    static let overageNotConfigured =
+        "Your token does not list your groups (you are in more groups than a token carries), and this gateway is not configured to look them up in Microsoft Graph, so only grants made to you directly apply."
+    static let overageNotResolvable =
+        "Your token does not list all your groups, and groups cannot be looked up for this issuer, so only grants made to you directly apply."
 
     /// The profile whose issuer the token names; checked again after the signature, on the
     /// same (then verified) claims.
@@ -94,7 +133,7 @@ public struct TokenVerifier: Sendable {
         var jwksURL: URL {
             switch self {
             case .generic(let profile): profile.jwksURL
-            case .entra(let profile, _, let tenant): profile.jwksURL(tenant: tenant)
+            case .entra(let profile, _, let tenant): profile.keySource(tenant: tenant).url
             }
         }
     }

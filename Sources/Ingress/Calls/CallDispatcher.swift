@@ -19,11 +19,15 @@ public struct CallDispatcher: Sendable {
     }
 
     /// `servers/list`: the servers this principal may use, decided by a worker.
+    /// When the principal's group overage could not be resolved, the listing says why in `notice`.
     public func listServers(principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> JSONValue {
-        try await send(
+        let listing = try await send(
             kind: .listServers, server: RequestEnvelope.catalogServer, tool: nil, arguments: [:], principal: principal, callID: callID,
             timeout: configuration.listTimeout, trace: trace
         )
+        guard let reason = principal.groupsOverageDetail, case .object(var fields) = listing else { return listing }
+        fields["notice"] = .string(reason)
+        return .object(fields)
     }
 
     /// `tools/list` of one server, filtered for this principal by the worker.
@@ -43,6 +47,14 @@ public struct CallDispatcher: Sendable {
         return try await send(
             kind: .callTool, server: server, tool: tool, arguments: arguments, principal: principal, callID: callID, timeout: timeout,
             trace: trace
+        )
+    }
+
+    /// `gateway/explain`: an administrator asks a worker why a user may or may not call a tool.
+    public func explain(arguments: JSONValue, principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> JSONValue {
+        try await send(
+            kind: .explain, server: RequestEnvelope.catalogServer, tool: nil, arguments: arguments, principal: principal, callID: callID,
+            timeout: configuration.listTimeout, trace: trace
         )
     }
 
@@ -73,7 +85,10 @@ public struct CallDispatcher: Sendable {
         let reply = try await rpc.call(envelope)
         switch reply.outcome {
         case .result(let result): return result
-        case .error(let error): throw error
+        case .error(var error):
+            // A user whose groups could not be resolved learns why a grant through them did not count.
+            if error.code == .forbidden, let reason = principal.groupsOverageDetail { error.message += " " + reason }
+            throw error
         }
     }
 }

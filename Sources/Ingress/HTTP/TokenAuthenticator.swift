@@ -15,7 +15,11 @@ public struct TokenAuthenticator: RequestAuthenticator {
 
     public func authenticate(headers: HTTPFields, callID: String) async throws(GatewayHTTPError) -> Principal {
         do {
-            return try await verifier.verify(token: try bearerToken(from: headers))
+            let principal = try await verifier.verify(token: try bearerToken(from: headers))
+            if let reason = principal.groupsOverageDetail {
+                logger.info("Group overage unresolved; only direct grants apply", metadata: [LogKeys.callID: "\(callID)", "reason": "\(reason)"])
+            }
+            return principal
         } catch {
             logger.info(
                 "Authentication refused",

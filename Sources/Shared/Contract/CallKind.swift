@@ -13,6 +13,11 @@ public enum CallKind: String, Codable, Sendable, CaseIterable, Hashable {
     /// it goes to the catalog queue, and a worker answers it by listing tools only: it never
     /// runs a tool and never uses a caller's grants or credentials.
     case catalogTools = "catalog/tools"
+    /// "May this user call this tool, and why": an administrator's question, answered by a
+    /// worker's decision function. Not an MCP method; like ``listServers`` it goes to the catalog
+    /// queue. `arguments` describe the user and the call (see docs/tenancy.md). Added within
+    /// contract version 1: an older worker refuses it as malformed (dead letter), nothing else changes.
+    case explain = "gateway/explain"
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

@@ -26,6 +26,11 @@ public struct Principal: Codable, Sendable, Equatable, Hashable {
     /// overage: `_claim_names`/`hasgroups`). Then `groups` is incomplete, and an authorizer that
     /// needs a group it does not see must look it up or fail closed, never treat it as absent.
     public var groupsOverage: Bool?
+    /// Why an overage principal's groups could not be resolved (Microsoft Graph not configured,
+    /// or the lookup failed), so that a refusal can tell the user why their groups did not count.
+    /// `nil` when there was no overage or the ingress resolved it. Optional in the JSON, so older
+    /// envelopes still decode.
+    public var groupsOverageDetail: String?
 
     public init(
         subject: String,
@@ -36,7 +41,8 @@ public struct Principal: Codable, Sendable, Equatable, Hashable {
         roles: [String] = [],
         scopes: [String] = [],
         authenticationMethod: AuthenticationMethod,
-        groupsOverage: Bool? = nil
+        groupsOverage: Bool? = nil,
+        groupsOverageDetail: String? = nil
     ) {
         self.subject = subject
         self.objectID = objectID
@@ -47,6 +53,7 @@ public struct Principal: Codable, Sendable, Equatable, Hashable {
         self.scopes = scopes
         self.authenticationMethod = authenticationMethod
         self.groupsOverage = groupsOverage
+        self.groupsOverageDetail = groupsOverageDetail
     }
 
     enum CodingKeys: String, CodingKey {
@@ -59,6 +66,7 @@ public struct Principal: Codable, Sendable, Equatable, Hashable {
         case scopes
         case authenticationMethod
         case groupsOverage
+        case groupsOverageDetail
     }
 
     public init(from decoder: any Decoder) throws {
@@ -72,6 +80,7 @@ public struct Principal: Codable, Sendable, Equatable, Hashable {
         scopes = try container.decodeIfPresent([String].self, forKey: .scopes) ?? []
         authenticationMethod = try container.decode(AuthenticationMethod.self, forKey: .authenticationMethod)
         groupsOverage = try container.decodeIfPresent(Bool.self, forKey: .groupsOverage)
+        groupsOverageDetail = try container.decodeIfPresent(String.self, forKey: .groupsOverageDetail)
     }
 }
 

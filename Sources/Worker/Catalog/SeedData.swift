@@ -24,11 +24,21 @@ public enum SeedData {
         ("Tenant-Microsoft", ["github", "atlassian", "filesystem"]),
     ]
 
-    /// A placeholder catalog entry: a streamable HTTP endpoint that does not exist yet.
+    /// The customer tenants the mappings name: the people of group `Tenant-X` belong to tenant `x`,
+    /// and reach their servers with that tenant's own credentials.
+    public static let tenants: [(id: String, name: String, group: String)] = [
+        ("google", "Google", "Tenant-Google"), ("acmecorp", "AcmeCorp", "Tenant-AcmeCorp"), ("microsoft", "Microsoft", "Tenant-Microsoft"),
+    ]
+
+    /// Servers that run without a vendor credential (the filesystem server is local).
+    public static let credentialFree: Set<String> = ["filesystem"]
+
+    /// A placeholder catalog entry: a streamable HTTP endpoint that does not exist yet. Vendor
+    /// servers need a tenant credential, so nobody reaches them without one.
     public static func placeholder(id: String, name: String) -> ServerRecord {
         ServerRecord(
             id: id, displayName: name, transport: .streamableHTTP, url: "https://\(id).mcp.invalid/mcp", timeoutMilliseconds: 60_000,
-            enabled: false
+            enabled: false, credentialRequired: !credentialFree.contains(id)
         )
     }
 }

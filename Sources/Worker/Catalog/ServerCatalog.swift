@@ -23,12 +23,21 @@ public final class ServerCatalog: Sendable {
 
     /// The enabled server with this id, or `nil`.
     public func server(_ id: String) async throws -> ServerRecord? {
+        try await cached()[id].flatMap { $0.enabled ? $0 : nil }
+    }
+
+    /// Every enabled server, in id order.
+    public func enabled() async throws -> [ServerRecord] {
+        try await cached().values.filter(\.enabled).sorted { $0.id < $1.id }
+    }
+
+    private func cached() async throws -> [String: ServerRecord] {
         let now = ContinuousClock.now
-        if let cached = cache.withLock({ $0 }), cached.until > now { return cached.servers[id].flatMap { $0.enabled ? $0 : nil } }
+        if let cached = cache.withLock({ $0 }), cached.until > now { return cached.servers }
         let servers = try await all()
         let byID = Dictionary(uniqueKeysWithValues: servers.map { ($0.id, $0) })
         cache.withLock { $0 = (byID, now + ttl) }
-        return byID[id].flatMap { $0.enabled ? $0 : nil }
+        return byID
     }
 
     /// Forgets the cached catalog, so the next lookup reads PostgreSQL.
@@ -40,12 +49,14 @@ public final class ServerCatalog: Sendable {
     public func upsert(_ server: ServerRecord) async throws {
         try await database.execute(
             """
-            INSERT INTO mcp_servers (id, display_name, transport, url, command, arguments, environment, timeout_ms, enabled)
+            INSERT INTO mcp_servers (id, display_name, transport, url, command, arguments, environment, timeout_ms, enabled, credential_required)
             VALUES (\(server.id), \(server.displayName), \(server.transport.rawValue), \(server.url), \(server.command),
-                    \(PostgresJSON(server.arguments)), \(PostgresJSON(server.environment)), \(server.timeoutMilliseconds), \(server.enabled))
+                    \(PostgresJSON(server.arguments)), \(PostgresJSON(server.environment)), \(server.timeoutMilliseconds), \(server.enabled),
+                    \(server.credentialRequired))
             ON CONFLICT (id) DO UPDATE SET display_name = EXCLUDED.display_name, transport = EXCLUDED.transport, url = EXCLUDED.url,
                 command = EXCLUDED.command, arguments = EXCLUDED.arguments, environment = EXCLUDED.environment,
-                timeout_ms = EXCLUDED.timeout_ms, enabled = EXCLUDED.enabled, updated_at = now()
+                timeout_ms = EXCLUDED.timeout_ms, enabled = EXCLUDED.enabled, credential_required = EXCLUDED.credential_required,
+                updated_at = now()
             """
         )
         invalidate()

@@ -18,11 +18,22 @@ public struct ServerRecord: Sendable, Equatable, Codable {
     public var environment: [String: String]
     public var timeoutMilliseconds: Int
     public var enabled: Bool
+    /// The server needs a tenant credential: with none configured (nor an explicit share of the
+    /// platform's), calls are refused instead of reaching it without one.
+    public var credentialRequired: Bool
+    /// The credential the decision chose for this call; set by ``Authorizer`` only, never stored
+    /// or encoded (it is not among the coding keys).
+    public var credential: BackendCredential?
+
+    enum CodingKeys: String, CodingKey {
+        case id, displayName, transport, url, command, arguments, environment, timeoutMilliseconds, enabled, credentialRequired
+    }
 
     public init(
         id: String, displayName: String, transport: Transport, url: String? = nil, command: String? = nil, arguments: [String] = [],
-        environment: [String: String] = [:], timeoutMilliseconds: Int = 60_000, enabled: Bool = true
+        environment: [String: String] = [:], timeoutMilliseconds: Int = 60_000, enabled: Bool = true, credentialRequired: Bool = false
     ) {
+        self.credentialRequired = credentialRequired
         self.id = id
         self.displayName = displayName
         self.transport = transport
@@ -52,7 +63,8 @@ public struct ServerRecord: Sendable, Equatable, Codable {
             arguments: try row.decodeJSON([String].self, "arguments"),
             environment: try row.decodeJSON([String: String].self, "environment"),
             timeoutMilliseconds: try row.decode(Int.self, "timeout_ms"),
-            enabled: try row.decode(Bool.self, "enabled")
+            enabled: try row.decode(Bool.self, "enabled"),
+            credentialRequired: try row.decode(Bool.self, "credential_required")
         )
     }
 }

@@ -20,6 +20,9 @@ public struct WorkerConfiguration: Sendable {
     /// `WORKER_HEALTH_HOST` / `WORKER_HEALTH_PORT` (default 0.0.0.0:9090): `/healthz`, `/readyz`, `/metrics`.
     public var healthHost = "0.0.0.0"
     public var healthPort = 9090
+    /// `AUTHZ_CACHE_TTL_MS` (default 60 s): the longest a cached grant set or credential is
+    /// used. Changes normally apply at once through PostgreSQL `NOTIFY`; this is the safety net.
+    public var authorizationCacheTTL: Duration = .seconds(60)
 
     public init(workerID: String = WorkerConfiguration.defaultWorkerID) {
         self.workerID = workerID
@@ -36,6 +39,7 @@ public struct WorkerConfiguration: Sendable {
         shutdownGrace = try environment.milliseconds("WORKER_SHUTDOWN_GRACE_MS", default: shutdownGrace, range: 0...3_600_000)
         healthHost = environment.string("WORKER_HEALTH_HOST", default: healthHost)
         healthPort = try environment.int("WORKER_HEALTH_PORT", default: healthPort, range: 0...65535)
+        authorizationCacheTTL = try environment.milliseconds("AUTHZ_CACHE_TTL_MS", default: authorizationCacheTTL, range: 0...86_400_000)
     }
 
     public static var defaultWorkerID: String {

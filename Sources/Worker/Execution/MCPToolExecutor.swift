@@ -56,7 +56,9 @@ public struct MCPToolExecutor: ToolExecutor {
 }
 
 extension ServerRecord {
-    /// How the MCP client reaches this server.
+    /// How the MCP client reaches this server, with the decision's credential applied: HTTP
+    /// headers for streamable HTTP and SSE, environment variables for stdio (over the catalog
+    /// entry's own), and the credential's scope, so the pool keeps one backend per tenant.
     func definition() throws(GatewayError) -> MCPServerDefinition {
         let transport: MCPServerDefinition.Transport
         switch self.transport {
@@ -69,8 +71,11 @@ extension ServerRecord {
             guard let command, !command.isEmpty else {
                 throw GatewayError(.backendError, "the MCP server '\(id)' has no command in the catalog")
             }
-            transport = .stdio(command: command, arguments: arguments, environment: environment)
+            transport = .stdio(
+                command: command, arguments: arguments, environment: environment.merging(credential?.environment ?? [:]) { _, secret in secret })
         }
-        return MCPServerDefinition(id: id, displayName: displayName, transport: transport, timeout: .milliseconds(timeoutMilliseconds))
+        return MCPServerDefinition(
+            id: id, displayName: displayName, transport: transport, headers: self.transport == .stdio ? [:] : credential?.headers ?? [:],
+            credentialScope: credential?.scope, timeout: .milliseconds(timeoutMilliseconds))
     }
 }

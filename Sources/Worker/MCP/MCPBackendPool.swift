@@ -65,7 +65,8 @@ public final class MCPBackendPool: Service, Sendable {
         await shutdown()
     }
 
-    /// The backend for `definition.id`, made now if there is none. When the definition differs
+    /// The backend for `definition.poolKey` (the server id, and the tenant whose credentials it
+    /// carries: backends are never shared across credentials), made now if there is none. When the definition differs
     /// from the one the existing backend was made with, a new backend replaces it; the old one
     /// finishes its calls in flight (for at most its timeout) and is then shut down.
     public func backend(for definition: MCPServerDefinition) throws(MCPClientError) -> MCPBackend {
@@ -73,7 +74,7 @@ public final class MCPBackendPool: Service, Sendable {
             guard !state.shutDown else {
                 throw MCPClientError(.shutdown, serverID: definition.id, message: "the backend pool has been shut down")
             }
-            if let entry = state.entries[definition.id], entry.backend.definition == definition {
+            if let entry = state.entries[definition.poolKey], entry.backend.definition == definition {
                 return (entry.backend, nil)
             }
             state.nextSerial += 1
@@ -83,13 +84,13 @@ public final class MCPBackendPool: Service, Sendable {
                 httpClient: httpClient,
                 configuration: configuration,
                 logger: logger,
-                onToolListChanged: { [weak self] in self?.invalidateTools(serverID: definition.id, serial: serial) }
+                onToolListChanged: { [weak self] in self?.invalidateTools(poolKey: definition.poolKey, serial: serial) }
             )
-            let replaced = state.entries[definition.id]
-            state.entries[definition.id] = Entry(backend: backend, serial: serial)
+            let replaced = state.entries[definition.poolKey]
+            state.entries[definition.poolKey] = Entry(backend: backend, serial: serial)
             if let replaced {
-                state.cache[definition.id] = nil
-                state.cacheEpochs[definition.id, default: 0] += 1
+                state.cache[definition.poolKey] = nil
+                state.cacheEpochs[definition.poolKey, default: 0] += 1
                 let old = replaced.backend
                 state.retiring[replaced.serial] = Task {
                     await old.retire(waitingAtMost: old.definition.timeout)
@@ -113,9 +114,9 @@ public final class MCPBackendPool: Service, Sendable {
     ) async throws(MCPClientError) -> [JSONValue] {
         let backend = try backend(for: definition)
         let (cached, epoch, serial) = state.withLock { state -> ([JSONValue]?, Int, Int?) in
-            let serial = state.entries[definition.id]?.serial
-            let epoch = state.cacheEpochs[definition.id, default: 0]
-            guard let cached = state.cache[definition.id], cached.serial == serial,
+            let serial = state.entries[definition.poolKey]?.serial
+            let epoch = state.cacheEpochs[definition.poolKey, default: 0]
+            guard let cached = state.cache[definition.poolKey], cached.serial == serial,
                 cached.fetchedAt.duration(to: .now) < configuration.toolCacheTTL
             else { return (nil, epoch, serial) }
             return (cached.tools, epoch, serial)
@@ -123,27 +124,31 @@ public final class MCPBackendPool: Service, Sendable {
         if let cached { return cached }
         let tools = try await backend.listTools(deadline: deadline, logger: logger)
         state.withLock { state in
-            guard let serial, state.entries[definition.id]?.serial == serial,
-                state.cacheEpochs[definition.id, default: 0] == epoch
+            guard let serial, state.entries[definition.poolKey]?.serial == serial,
+                state.cacheEpochs[definition.poolKey, default: 0] == epoch
             else { return }
-            state.cache[definition.id] = CachedTools(serial: serial, tools: tools, fetchedAt: .now)
+            state.cache[definition.poolKey] = CachedTools(serial: serial, tools: tools, fetchedAt: .now)
         }
         return tools
     }
 
-    /// Drops the cached tool list of `serverID` (the next ``listTools(for:deadline:logger:)`` asks the server).
+    /// Drops the cached tool lists of `serverID`, for every tenant's backend of it (the next
+    /// ``listTools(for:deadline:logger:)`` asks the server).
     public func invalidateTools(serverID: String) {
         state.withLock { state in
-            state.cache[serverID] = nil
-            state.cacheEpochs[serverID, default: 0] += 1
+            let keys = Set(state.cache.keys).union(state.cacheEpochs.keys).union(state.entries.keys)
+            for key in keys where key == serverID || key.hasPrefix(serverID + MCPServerDefinition.poolKeySeparator) {
+                state.cache[key] = nil
+                state.cacheEpochs[key, default: 0] += 1
+            }
         }
     }
 
-    private func invalidateTools(serverID: String, serial: Int) {
+    private func invalidateTools(poolKey: String, serial: Int) {
         state.withLock { state in
-            guard state.entries[serverID]?.serial == serial else { return }
-            state.cache[serverID] = nil
-            state.cacheEpochs[serverID, default: 0] += 1
+            guard state.entries[poolKey]?.serial == serial else { return }
+            state.cache[poolKey] = nil
+            state.cacheEpochs[poolKey, default: 0] += 1
         }
     }
 

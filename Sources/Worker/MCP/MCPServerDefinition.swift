@@ -26,6 +26,10 @@ public struct MCPServerDefinition: Sendable, Hashable, CustomStringConvertible {
     public var transport: Transport
     /// Extra HTTP headers on every request to the server (per-tenant credentials go here). Never logged.
     public var headers: [String: String]
+    /// Whose credentials `headers` and the stdio environment carry (`tenant:google`), or `nil`
+    /// for a backend without tenant credentials. Part of ``poolKey``: a backend session or
+    /// process is never shared by two tenants, even when their credentials happen to be equal.
+    public var credentialScope: String?
     /// The deadline of a call that brings none of its own, counted from the call's start; also
     /// bounds the initialisation handshake.
     public var timeout: Duration
@@ -35,13 +39,22 @@ public struct MCPServerDefinition: Sendable, Hashable, CustomStringConvertible {
         displayName: String? = nil,
         transport: Transport,
         headers: [String: String] = [:],
+        credentialScope: String? = nil,
         timeout: Duration = .seconds(60)
     ) {
+        self.credentialScope = credentialScope
         self.id = id
         self.displayName = displayName ?? id
         self.transport = transport
         self.headers = headers
         self.timeout = timeout
+    }
+
+    static let poolKeySeparator = "#"
+
+    /// What ``MCPBackendPool`` keys its backends and tool lists by: the id, and the credential scope.
+    public var poolKey: String {
+        credentialScope.map { id + Self.poolKeySeparator + $0 } ?? id
     }
 
     public var description: String {
@@ -52,7 +65,7 @@ public struct MCPServerDefinition: Sendable, Hashable, CustomStringConvertible {
         case .stdio(let command, let arguments, let environment):
             target = "stdio \(command) (\(arguments.count) arguments, environment \(environment.keys.sorted()))"
         }
-        return "\(id) [\(target), headers \(headers.keys.sorted())]"
+        return "\(id) [\(target), headers \(headers.keys.sorted())\(credentialScope.map { ", credentials of \($0)" } ?? "")]"
     }
 }
 

@@ -294,11 +294,14 @@ final class StreamableHTTPTransport: MCPTransport {
 
     /// How often one answer's event stream may be resumed after the server closed it.
     private static let maximumResumptions = 20
+    /// How long the rest of an event stream is read after its answer arrived. Servers close the
+    /// stream right after the answer (the spec says they should); reading it to its end keeps the
+    /// HTTP connection for the next request, where abandoning it mid-stream would close it.
+    static let drainLimit = Duration.milliseconds(250)
 
-    /// Reads an event-stream answer until the response to `id` arrives. When the server closes
-    /// the stream early after giving its events ids (protocol 2025-11-25 lets it, to make the
-    /// client poll), the stream is resumed with a GET carrying `Last-Event-ID`, after the
-    /// server's `retry` time (at most 5 s).
+    /// Reads an event-stream answer: returns the response to `id` as soon as it arrives, after
+    /// reading the rest of the stream for at most ``drainLimit`` so that the connection can be
+    /// reused. A stream that stays open longer is abandoned (and its connection closed).
     private func readEventStream(
         _ body: HTTPClientResponse.Body,
         awaiting id: Int64,
@@ -306,9 +309,48 @@ final class StreamableHTTPTransport: MCPTransport {
         deadline: ContinuousClock.Instant,
         logger: Logger
     ) async throws -> JSONRPCMessage {
+        let (answers, answered) = AsyncThrowingStream.makeStream(of: JSONRPCMessage.self)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    try await self.consumeEventStream(body, awaiting: id, session: session, deadline: deadline, logger: logger) {
+                        answered.yield($0)
+                    }
+                    answered.finish()
+                } catch {
+                    answered.finish(throwing: error)
+                }
+            }
+            defer { group.cancelAll() }
+            var pending = answers.makeAsyncIterator()
+            guard let answer = try await pending.next() else {
+                try Task.checkCancellation()
+                throw MCPClientError(.transport, serverID: serverID, message: "the event stream ended before the answer to request \(id)")
+            }
+            group.addTask { try await Task.sleep(for: Self.drainLimit) }
+            // Whichever ends first: the stream (connection kept) or the drain limit (connection dropped).
+            _ = try? await group.next()
+            return answer
+        }
+    }
+
+    /// Reads an event stream to its end, handing the response to `id` to `onAnswer` when it
+    /// arrives. When the server closes the stream early after giving its events ids (protocol
+    /// 2025-11-25 lets it, to make the client poll), the stream is resumed with a GET carrying
+    /// `Last-Event-ID`, after the server's `retry` time (at most 5 s). Throws when the stream
+    /// ends for good before the answer.
+    private func consumeEventStream(
+        _ body: HTTPClientResponse.Body,
+        awaiting id: Int64,
+        session: Session?,
+        deadline: ContinuousClock.Instant,
+        logger: Logger,
+        onAnswer: (JSONRPCMessage) -> Void
+    ) async throws {
         var body = body
         var lastEventID: String?
         var resumptions = 0
+        var answered = false
         while true {
             var parser = ServerSentEventParser(maximumLineLength: maximumMessageBytes)
             for try await buffer in body {
@@ -323,9 +365,13 @@ final class StreamableHTTPTransport: MCPTransport {
                     guard event.event == "message", !event.data.isEmpty else { continue }
                     let (answer, replies) = try dispatch(Array(event.data.utf8), awaiting: id, logger: logger)
                     await send(replies, session: session, logger: logger)
-                    if let answer { return answer }
+                    if let answer, !answered {
+                        answered = true
+                        onAnswer(answer)
+                    }
                 }
             }
+            if answered { return }
             guard let lastEventID, resumptions < Self.maximumResumptions else {
                 throw MCPClientError(.transport, serverID: serverID, message: "the event stream ended before the answer to request \(id)")
             }

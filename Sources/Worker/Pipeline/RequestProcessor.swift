@@ -83,12 +83,18 @@ public struct RequestProcessor: Sendable {
             switch claim {
             case .claimed:
                 let executed = await execute(envelope, started: started, logger: logger)
-                reply = (encode(executed, logger: logger), executed)
-                do {
-                    try await ledger.record(reply.body, for: envelope.callID)
-                } catch {
-                    logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
-                }
+                let body = encode(executed, logger: logger)
+                // The ledger records the reply while it is published, not before: off the caller's path.
+                return await send(
+                    body, decoded: executed, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger,
+                    alongside: { [ledger, logger] in
+                        do {
+                            try await ledger.record(body, for: envelope.callID)
+                        } catch {
+                            logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
+                        }
+                    }
+                )
             case .answered(let stored):
                 logger.info("Redelivered call answered from the ledger; not run again")
                 reply = (stored, nil)
@@ -130,32 +136,39 @@ public struct RequestProcessor: Sendable {
             let servers = try await authorizer.allowedServers(for: envelope.principal)
             return ["servers": .array(servers.map(\.summary))]
         }
-        let server: ServerRecord
-        do {
-            guard let found = try await catalog.server(envelope.server) else {
-                throw GatewayError(.notFound, "no MCP server '\(envelope.server)' is enabled")
-            }
-            server = found
-        } catch let error as GatewayError {
-            throw error
-        } catch {
-            throw GatewayError(.authorizationUnavailable, "the server catalog is unavailable; the call was refused", detail: "\(error)")
+        if envelope.kind == .explain {
+            return try await authorizer.explain(envelope.arguments, askedBy: envelope.principal)
         }
-        guard try await authorizer.isAllowed(envelope.principal, server: server.id) else {
-            logger.info("Call denied", metadata: ["principal_sub": "\(envelope.principal.subject)", "principal_tid": "\(envelope.principal.tenantID)"])
-            throw GatewayError(.forbidden, "you are not allowed to use the MCP server '\(server.id)'")
+        // The decision (issue 5): one function for listing and calling; it names the tenant and
+        // the credential, and the server record it returns carries that credential.
+        let principal = envelope.principal
+        let decision = try await authorizer.decide(principal, server: envelope.server, tool: envelope.kind == .callTool ? envelope.tool ?? "" : nil)
+        guard decision.allowed, let server = decision.record else {
+            logger.info(
+                "Call denied",
+                metadata: [
+                    "principal_sub": "\(principal.subject)", "principal_tid": "\(principal.tenantID)", "tenant": "\(decision.tenant ?? "-")",
+                    "decided_by": "\(decision.decidingRule)",
+                ])
+            throw decision.error ?? GatewayError(.forbidden, "you are not allowed to use the MCP server '\(envelope.server)'")
         }
+        logger.debug("Call allowed", metadata: ["tenant": "\(decision.tenant ?? "-")", "decided_by": "\(decision.decidingRule)"])
         let tools = try await executor.listTools(on: server, deadline: envelope.deadline, callID: envelope.callID)
         switch envelope.kind {
         case .listTools:
-            return ["tools": .array(tools)]
+            var visible: [JSONValue] = []
+            for tool in tools {
+                guard let name = tool["name"]?.stringValue else { continue }
+                if try await authorizer.decide(principal, server: server.id, tool: name).allowed { visible.append(tool) }
+            }
+            return ["tools": .array(visible)]
         case .callTool:
             let name = envelope.tool ?? ""
             guard tools.contains(where: { $0["name"]?.stringValue == name }) else {
                 throw GatewayError(.notFound, "the MCP server '\(server.id)' has no tool '\(name)'")
             }
             return try await executor.callTool(name, arguments: envelope.arguments, on: server, deadline: envelope.deadline, callID: envelope.callID)
-        case .listServers, .catalogTools:
+        case .listServers, .catalogTools, .explain:
             throw GatewayError(.internal, "unreachable")
         }
     }
@@ -167,10 +180,15 @@ public struct RequestProcessor: Sendable {
         return await send(encode(reply, logger: logger), decoded: reply, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
     }
 
-    /// Publishes the reply and the audit outcome, each confirmed; requeues when either fails.
+    /// Publishes the reply, then the audit outcome, each confirmed; requeues when the reply
+    /// cannot be sent. `alongside` (the call ledger's record of a reply this worker made) runs
+    /// while the reply and the audit record are published, and ends before the ack, or before
+    /// the requeue so that a redelivery finds the reply to send again.
     private func send(
-        _ body: [UInt8], decoded: Reply?, envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger
+        _ body: [UInt8], decoded: Reply?, envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger,
+        alongside: (@Sendable () async -> Void)? = nil
     ) async -> Disposition {
+        async let recorded: Void = alongside?() ?? ()
         do {
             try await publisher.publish(
                 body, exchange: "", routingKey: replyTo, properties: RequestMessage.replyProperties(to: delivery, callID: envelope.callID),
@@ -178,6 +196,7 @@ public struct RequestProcessor: Sendable {
             )
         } catch {
             logger.error("Reply not published; request returned to the queue", metadata: [LogKeys.error: "\(error)"])
+            await recorded
             return .requeue
         }
         // A reply answered from the ledger exists only as bytes.
@@ -198,6 +217,7 @@ public struct RequestProcessor: Sendable {
                 logger.info("Call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)", "error_detail": "\(error.detail ?? "")"])
             }
         }
+        await recorded
         return .ack
     }
 

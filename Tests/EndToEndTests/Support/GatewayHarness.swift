@@ -29,6 +29,14 @@ struct GatewayHarness: Sendable {
         var amqpURL: String?
         /// A database of the test's own (for tests that stop it), else a scratch schema.
         var databaseURL: String?
+        /// The ingress's token profiles, else the generic issuer below with the tests' key.
+        var authentication: AuthenticationConfiguration?
+        /// Group overage through Microsoft Graph (a local stand-in), with ``authentication``.
+        var overage: GroupOverageResolver?
+        /// The workers' key for backend credentials (tenancy tests).
+        var credentialKeyring: CredentialKeyring?
+        /// How long workers may use a cached decision (tenancy tests make it long, to prove NOTIFY).
+        var authorizationCacheTTL: Duration = .seconds(60)
         /// The MCP endpoint and OpenAPI settings of the ingress.
         var surface = ToolSurfaceConfiguration()
     }
@@ -42,6 +50,8 @@ struct GatewayHarness: Sendable {
     let grants: GrantStore
     /// The gateway's database, for checks a test makes behind the gateway's back.
     let database: PostgresClient
+    /// Its connection settings (the test's schema), for tools such as pg_dump.
+    let databaseConfiguration: PostgresConfiguration
     let workers: [WorkerHandle]
 
     /// One worker's service group, so a test can stop it (as a crash would) while others go on.
@@ -95,11 +105,13 @@ struct GatewayHarness: Sendable {
         let jwksFile = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-jwks-\(UUID().uuidString).json")
         try Data(TestSigningKey.jwks([.primary]).utf8).write(to: jwksFile)
         defer { try? FileManager.default.removeItem(at: jwksFile) }
-        let authentication = try AuthenticationConfiguration(
+        let authentication = try options.authentication ?? AuthenticationConfiguration(
             environment: EnvironmentReader(["AUTH_JWKS_URL": jwksFile.absoluteString, "AUTH_ISSUER": issuer, "AUTH_AUDIENCE": audience])
         )
         let keys = JWKSCache(configuration: authentication, httpClient: HTTPClient.shared, logger: logger)
-        let authenticator = TokenAuthenticator(verifier: TokenVerifier(configuration: authentication, keys: keys), logger: logger)
+        let authenticator = TokenAuthenticator(
+            verifier: TokenVerifier(configuration: authentication, keys: keys, overage: options.overage), logger: logger
+        )
 
         var ingressConfiguration = IngressConfiguration()
         ingressConfiguration.host = "127.0.0.1"
@@ -124,11 +136,12 @@ struct GatewayHarness: Sendable {
             configuration.shutdownGrace = .seconds(5)
             configuration.healthHost = "127.0.0.1"
             configuration.healthPort = 0
+            configuration.authorizationCacheTTL = options.authorizationCacheTTL
             let database = PostgresClient(configuration: databaseConfiguration, logger: logger)
             let pool = MCPBackendPool(logger: logger)
             let components = WorkerComponents(
                 configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer, database: database,
-                executor: MCPToolExecutor(pool: pool, logger: logger), logger: logger
+                executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: options.credentialKeyring, logger: logger
             )
             let group = ServiceGroup(services: components.services(logger: logger, extra: [pool]), logger: logger)
             handles.append(WorkerHandle(components: components, group: group))
@@ -145,7 +158,8 @@ struct GatewayHarness: Sendable {
                 var iterator = ports.makeAsyncIterator()
                 let port = try #require(await iterator.next())
                 let harness = GatewayHarness(
-                    baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, database: setup, workers: handles
+                    baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, database: setup,
+                    databaseConfiguration: databaseConfiguration, workers: handles
                 )
                 try await harness.waitUntilServing(options.servers.filter(\.enabled).map(\.id))
                 try await body(harness)

@@ -17,6 +17,8 @@ Tools:
                            notifications/tools/list_changed on the calling request's stream
   events()              -> what the events file holds so far
   rpc_error(code, message) -> a JSON-RPC error response with that code and message
+  show_credential()     -> SHA-256 fingerprints of the credential the call arrived with
+                           (Authorization / X-Api-Key over HTTP, FIXTURE_CREDENTIAL over stdio)
   poll_echo(text)       -> with --resumable, closes the POST's event stream before answering, so
                            the answer only arrives on a stream resumed with Last-Event-ID
 
@@ -30,6 +32,7 @@ sleep is cancelled.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -212,6 +215,31 @@ async def poll_echo(text: str, ctx: Context) -> str:
 def rpc_error(code: int, message: str) -> str:
     """Answers with a JSON-RPC error (not a tool error) carrying this code and message."""
     raise AssertionError("handled before FastMCP sees it")
+
+
+# ---- Tenancy (issue 5): which backend credential a call arrived with --------------------------
+
+
+@server.tool(structured_output=True)
+def show_credential(ctx: Context) -> dict[str, Any]:
+    """Which credential this call arrived with, as SHA-256 hex fingerprints (never the value, so
+    the reply, the audit record and the call ledger hold no secret): over HTTP of the
+    Authorization and X-Api-Key headers, over stdio of FIXTURE_CREDENTIAL. Absent ones are null."""
+
+    def fingerprint(value):
+        return hashlib.sha256(value.encode("utf-8")).hexdigest() if value is not None else None
+
+    request = ctx.request_context.request
+    if request is not None and hasattr(request, "headers"):
+        return {
+            "transport": options.transport,
+            "authorization": fingerprint(request.headers.get("authorization")),
+            "x_api_key": fingerprint(request.headers.get("x-api-key")),
+        }
+    return {"transport": options.transport, "env": fingerprint(os.environ.get("FIXTURE_CREDENTIAL"))}
+
+
+# ---- end of tenancy tools ---------------------------------------------------------------------
 
 
 # ---- Tools for the client-facing surfaces (MCP endpoint, OpenAPI) tests -------------------------

@@ -71,6 +71,52 @@ struct HostileTokenTests {
         }
     }
 
+    /// Arbitrary bytes (invalid UTF-8, control characters, NULs), alone or as segments of a
+    /// three-part token, from a few bytes to far over the size limit; through the header parser
+    /// and the verifier, as a request's `Authorization` value would go.
+    @Test func randomBytesAreAlwaysRefusedWith401() async throws {
+        try await AuthenticationHarness.run { harness in
+            var random = SeededGenerator(state: 0x7261_6E64_6F6D)
+            let sizes = [1, 2, 3, 7, 16, 64, 500, 4_000, 16_384, 40_000, 70_000]
+            for round in 0..<300 {
+                let size = sizes[round % sizes.count]
+                let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &random) }
+                var candidates = [String(decoding: bytes, as: UTF8.self)]
+                // The same bytes as the segments of a JWS, base64url and raw.
+                let third = max(1, size / 3)
+                let parts = stride(from: 0, to: bytes.count, by: third).map { Array(bytes[$0..<min($0 + third, bytes.count)]) }
+                candidates.append(parts.map { TestToken.base64URL(Data($0)) }.joined(separator: "."))
+                candidates.append(parts.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "."))
+                for candidate in candidates {
+                    do throws(AuthenticationError) {
+                        let principal = try await harness.authenticate(authorization: "Bearer " + candidate)
+                        Issue.record("random bytes became a principal: \(principal)")
+                    } catch {
+                        #expect(error.status == .unauthorized, "\(error)")
+                        #expect(error.wwwAuthenticate?.hasPrefix("Bearer realm=") == true)
+                    }
+                }
+            }
+            // None of it made the gateway fetch keys: garbage is refused before any key work.
+            for path in AuthenticationHarness.keyPaths {
+                #expect(await harness.server.requests(at: path) == 0)
+            }
+        }
+    }
+
+    @Test func hugeSegmentsAreRefusedAsTooLargeBeforeParsing() async throws {
+        try await AuthenticationHarness.run { harness in
+            let token = TestToken(claims: EntraFixture.v2Claims()).signed()
+            let parts = token.split(separator: ".").map(String.init)
+            let huge = String(repeating: "A", count: 300_000)
+            for candidate in [huge + "." + parts[1] + "." + parts[2], parts[0] + "." + huge + "." + parts[2], parts[0] + "." + parts[1] + "." + huge] {
+                let error = await #expect(throws: AuthenticationError.self) { try await harness.verifier.verify(token: candidate) }
+                #expect(error?.code == .tokenTooLarge)
+                #expect(error?.status == .unauthorized)
+            }
+        }
+    }
+
     @Test func truncatedSignatureIsABadSignature() async throws {
         try await AuthenticationHarness.run { harness in
             let token = TestToken(claims: EntraFixture.v2Claims()).signed()

@@ -1,4 +1,5 @@
 import TestSupport
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Ingress
@@ -24,6 +25,26 @@ struct KeyLifecycleTests {
             // Within the minimum interval, another unknown kid is refused without a fetch.
             await #expect(throws: AuthenticationError.self) { try await harness.verifier.verify(token: unknown) }
             #expect(await harness.server.requests(at: tenantAPath) == 2)
+        }
+    }
+
+    @Test func theUnknownKidLimitIsPerTenant() async throws {
+        try await AuthenticationHarness.run { harness in
+            let tenantBPath = JWKSTestServer.entraPath(tenant: EntraFixture.tenantB)
+            let unknownA = TestToken(key: .secondary, claims: EntraFixture.v2Claims()).signed(by: .secondary)
+            let unknownB = TestToken(key: .secondary, claims: EntraFixture.v2Claims(tenant: EntraFixture.tenantB)).signed(by: .secondary)
+            _ = try await harness.verifier.verify(token: TestToken(claims: EntraFixture.v2Claims()).signed())
+            _ = try await harness.verifier.verify(token: TestToken(claims: EntraFixture.v2Claims(tenant: EntraFixture.tenantB)).signed())
+            await #expect(throws: AuthenticationError.self) { try await harness.verifier.verify(token: unknownA) }
+            #expect(await harness.server.requests(at: tenantAPath) == 2)
+            // Tenant A's refresh does not use up tenant B's: B refreshes once for its own unknown kid.
+            await #expect(throws: AuthenticationError.self) { try await harness.verifier.verify(token: unknownB) }
+            #expect(await harness.server.requests(at: tenantBPath) == 2)
+            // And within the five minutes, neither refreshes again.
+            await #expect(throws: AuthenticationError.self) { try await harness.verifier.verify(token: unknownA) }
+            await #expect(throws: AuthenticationError.self) { try await harness.verifier.verify(token: unknownB) }
+            #expect(await harness.server.requests(at: tenantAPath) == 2)
+            #expect(await harness.server.requests(at: tenantBPath) == 2)
         }
     }
 
@@ -189,5 +210,65 @@ struct KeyLifecycleTests {
                 try await tasks.waitForAll()
             }
         }
+    }
+}
+
+@Suite("Signing keys through OpenID metadata discovery")
+struct KeyDiscoveryTests {
+    static func configuration(_ standIn: EntraStandIn) throws -> AuthenticationConfiguration {
+        try AuthenticationConfiguration(
+            entra: EntraProfile(
+                tenantIDs: [EntraFixture.tenantA], clientID: EntraFixture.gatewayClientID, authority: standIn.baseURL,
+                requiredScopes: [EntraFixture.requiredScope], keyDiscovery: .metadata
+            )
+        )
+    }
+
+    static func cache(_ configuration: AuthenticationConfiguration) -> JWKSCache {
+        JWKSCache(sources: configuration.keySources, httpClient: .shared, fetchTimeout: .seconds(2), logger: JWKSTestServer.quietLogger)
+    }
+
+    @Test func keysAreFoundThroughTheTenantsOpenIDConfiguration() async throws {
+        let state = EntraStandIn.State(clientID: EntraFixture.gatewayClientID, clientSecret: "unused", tenant: EntraFixture.tenantA)
+        try await EntraStandIn.with(state) { standIn in
+            let configuration = try Self.configuration(standIn)
+            #expect(configuration.keySources.map(\.url.path) == ["/\(EntraFixture.tenantA)/v2.0/.well-known/openid-configuration"])
+            let verifier = TokenVerifier(configuration: configuration, keys: Self.cache(configuration))
+            let principal = try await verifier.verify(token: TestToken(claims: EntraFixture.v2Claims()).signed())
+            #expect(principal.objectID == EntraFixture.userObjectID)
+            #expect(standIn.count("metadata") == 1)
+            #expect(standIn.count("jwks") == 1)
+        }
+    }
+
+    @Test func metadataNamingAnotherIssuerIsNotTrusted() async throws {
+        var state = EntraStandIn.State(clientID: EntraFixture.gatewayClientID, clientSecret: "unused", tenant: EntraFixture.tenantA)
+        state.metadataIssuer = "https://login.microsoftonline.com/\(EntraFixture.foreignTenant)/v2.0"
+        try await EntraStandIn.with(state) { standIn in
+            let configuration = try Self.configuration(standIn)
+            let cache = Self.cache(configuration)
+            let verifier = TokenVerifier(configuration: configuration, keys: cache)
+            let error = await #expect(throws: AuthenticationError.self) {
+                try await verifier.verify(token: TestToken(claims: EntraFixture.v2Claims()).signed())
+            }
+            #expect(error?.code == .keysUnavailable)
+            #expect(standIn.count("jwks") == 0)
+            #expect(await cache.status().first?.lastFailure?.contains("names issuer") == true)
+        }
+    }
+
+    @Test func discoveryIsChosenByConfiguration() throws {
+        let values = ["ENTRA_TENANT_IDS": EntraFixture.tenantA, "ENTRA_CLIENT_ID": EntraFixture.gatewayClientID]
+        #expect(try AuthenticationConfiguration(environment: EnvironmentReader(values)).entra?.keyDiscovery == .jwks)
+        let metadata = values.merging(["ENTRA_KEY_DISCOVERY": "openid-configuration"]) { $1 }
+        let entra = try #require(try AuthenticationConfiguration(environment: EnvironmentReader(metadata)).entra)
+        #expect(entra.keyDiscovery == .metadata)
+        #expect(
+            entra.keySource(tenant: EntraFixture.tenantA).url.absoluteString
+                == "https://login.microsoftonline.com/\(EntraFixture.tenantA)/v2.0/.well-known/openid-configuration"
+        )
+        let bad = values.merging(["ENTRA_KEY_DISCOVERY": "guess"]) { $1 }
+        let error = #expect(throws: ConfigurationError.self) { try AuthenticationConfiguration(environment: EnvironmentReader(bad)) }
+        #expect(error?.variable == "ENTRA_KEY_DISCOVERY")
     }
 }

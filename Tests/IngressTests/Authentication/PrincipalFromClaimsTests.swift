@@ -50,7 +50,7 @@ struct PrincipalFromClaimsTests {
         }
     }
 
-    @Test("group overage is flagged, never filled in", arguments: ["_claim_names", "hasgroups"])
+    @Test("group overage without Graph is flagged with its reason, never filled in", arguments: ["_claim_names", "hasgroups"])
     func groupsOverageIsFlaggedAndGroupsStayEmpty(marker: String) async throws {
         try await AuthenticationHarness.run { harness in
             var claims = EntraFixture.v2Claims()
@@ -66,6 +66,7 @@ struct PrincipalFromClaimsTests {
             let principal = try await harness.verifier.verify(token: TestToken(claims: claims).signed())
             #expect(principal.groupsOverage == true)
             #expect(principal.groups.isEmpty)
+            #expect(principal.groupsOverageDetail != nil)
         }
     }
 

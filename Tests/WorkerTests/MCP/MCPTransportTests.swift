@@ -83,10 +83,11 @@ struct MCPTransportTests {
             let backend = try pool.backend(for: server.definition())
             let tools = try await backend.listTools()
             let names = tools.compactMap { $0["name"]?.stringValue }
-            #expect(Set(names) == ["echo", "add", "sleep", "fail", "crash", "whoami", "add_tool", "events", "rpc_error", "poll_echo"])
-            #expect(names.count == 10)
+            #expect(
+                Set(names) == ["echo", "add", "sleep", "fail", "crash", "whoami", "add_tool", "events", "rpc_error", "poll_echo", "show_credential"])
+            #expect(names.count == 11)
             let pages = server.events().filter { $0["event"] == "list_tools_page" }
-            #expect(pages.map { $0["cursor"] ?? .null } == [.null, "2", "4", "6", "8"])
+            #expect(pages.map { $0["cursor"] ?? .null } == [.null, "2", "4", "6", "8", "10"])
         }
     }
 
