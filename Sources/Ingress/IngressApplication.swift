@@ -14,13 +14,19 @@ public struct IngressComponents: Sendable {
     public let dispatcher: CallDispatcher
     public let authenticator: any RequestAuthenticator
     public let metrics: IngressMetrics
+    /// The MCP endpoint, protected-resource metadata and OpenAPI settings.
+    public let surface: ToolSurfaceConfiguration
+    public let canceller: CallCanceller
+    let signer: EnvelopeSigner
 
     public init(
         configuration: IngressConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
-        authenticator: any RequestAuthenticator, logger: Logger
+        authenticator: any RequestAuthenticator, logger: Logger, surface: ToolSurfaceConfiguration = ToolSurfaceConfiguration()
     ) {
         self.configuration = configuration
         self.authenticator = authenticator
+        self.surface = surface
+        self.signer = signer
         // The ingress declares only the shared base; each server's queue is the workers' to declare.
         amqp = AMQPConnection(configuration: amqpConfiguration, topology: topology.base, logger: logger)
         rpc = RPCClient(amqp: amqp, topology: topology, codec: SignedEnvelopeCodec(signer: signer), logger: logger)
@@ -28,6 +34,7 @@ public struct IngressComponents: Sendable {
         dispatcher = CallDispatcher(
             rpc: rpc, directory: ServerDirectory(amqp: amqp, topology: topology), configuration: configuration, metrics: metrics
         )
+        canceller = CallCanceller(amqp: amqp, topology: topology, signer: signer)
     }
 
     /// The router every surface hangs off.
@@ -36,8 +43,17 @@ public struct IngressComponents: Sendable {
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
         HealthRoutes(amqp: amqp, metrics: metrics).add(to: router)
-        let authenticated = router.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+        ProtectedResourceRoutes(surface: surface).add(to: router)
+        let catalog = MCPToolCatalog(dispatcher: dispatcher, namespace: ToolNamespace(separator: surface.toolNameSeparator))
+        let openAPI = OpenAPIRoutes(dispatcher: dispatcher, catalog: catalog, authenticator: authenticator, configuration: configuration, surface: surface)
+        openAPI.addDocuments(to: router)
+        let authenticated = router.group()
+            .add(middleware: ResourceMetadataChallengeMiddleware(surface: surface))
+            .add(middleware: AuthenticationMiddleware(authenticator: authenticator))
         ToolRoutes(dispatcher: dispatcher, configuration: configuration).add(to: authenticated)
+        let handler = MCPMethodHandler(catalog: catalog, dispatcher: dispatcher, canceller: canceller, surface: surface, signer: signer)
+        MCPRoutes(handler: handler, configuration: configuration, surface: surface, signer: signer, canceller: canceller).add(to: authenticated)
+        openAPI.addCalls(to: authenticated)
         AdminRoutes(dispatcher: dispatcher, configuration: configuration).add(to: authenticated)
         return router
     }

@@ -15,12 +15,16 @@ public enum IngressServer {
         let topology: GatewayTopology
         let signer: EnvelopeSigner
         let authentication: AuthenticationConfiguration
+        let surface: ToolSurfaceConfiguration
         do {
             configuration = try IngressConfiguration(environment: environment)
             amqpConfiguration = try AMQPConfiguration(environment: environment, connectionName: configuration.serviceName)
             topology = try GatewayTopology(environment: environment)
             signer = try EnvelopeSigner(environment: environment)
             authentication = try AuthenticationConfiguration(environment: environment)
+            var tools = try ToolSurfaceConfiguration(environment: environment)
+            tools.defaultingFromEntra(authentication.entra)
+            surface = tools
         } catch {
             logger.critical("Configuration error: \(error)")
             throw error
@@ -37,7 +41,7 @@ public enum IngressServer {
         )
         let components = IngressComponents(
             configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
-            authenticator: authenticator, logger: logger
+            authenticator: authenticator, logger: logger, surface: surface
         )
         let application = components.buildApplication(logger: logger)
         let group = ServiceGroup(

@@ -21,6 +21,9 @@ public struct WorkerComponents: Sendable {
     public let tenancyListener: TenancyChangeListener
     public let metrics: WorkerMetrics
     public let service: WorkerService
+    /// Calls cancelled by clients, shared by the pipeline and the cancellation listener.
+    public let cancellations: CancellationRegistry
+    let cancellationListener: CancellationListener
 
     public init(
         configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
@@ -34,7 +37,9 @@ public struct WorkerComponents: Sendable {
         consumerConfiguration.connectionName = "\(amqpConfiguration.connectionName).consume"
         var publisherConfiguration = amqpConfiguration
         publisherConfiguration.connectionName = "\(amqpConfiguration.connectionName).publish"
-        consumer = AMQPConnection(configuration: consumerConfiguration, topology: topology.declaration(servers: configuration.servers), logger: logger)
+        var consumerTopology = topology.declaration(servers: configuration.servers)
+        consumerTopology.merge(topology.cancellations(worker: configuration.workerID))
+        consumer = AMQPConnection(configuration: consumerConfiguration, topology: consumerTopology, logger: logger)
         publisher = AMQPConnection(configuration: publisherConfiguration, topology: topology.base, logger: logger)
         catalog = ServerCatalog(database: database)
         authorizer = Authorizer(
@@ -45,10 +50,14 @@ public struct WorkerComponents: Sendable {
         )
         tenancyListener = TenancyChangeListener(configuration: database.configuration, authorizer: authorizer, logger: logger)
         metrics = WorkerMetrics()
+        cancellations = CancellationRegistry()
+        cancellationListener = CancellationListener(
+            consumer: consumer, queue: topology.cancelQueue(worker: configuration.workerID), signer: signer, registry: cancellations, logger: logger
+        )
         let processor = RequestProcessor(
             workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
             authorizer: authorizer, ledger: CallLedger(database: database), executor: executor, publisher: publisher,
-            topology: topology, logger: logger
+            topology: topology, logger: logger, cancellations: cancellations
         )
         service = WorkerService(
             configuration: configuration, consumer: consumer, topology: topology, catalog: catalog, processor: processor, metrics: metrics,
@@ -62,6 +71,6 @@ public struct WorkerComponents: Sendable {
         let health = WorkerHealthApplication.build(
             configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, logger: logger
         )
-        return [database, publisher, tenancyListener] + extra + [consumer, service, health]
+        return [database, publisher, tenancyListener] + extra + [consumer, cancellationListener, service, health]
     }
 }

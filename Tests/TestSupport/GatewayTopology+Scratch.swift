@@ -12,6 +12,7 @@ extension GatewayTopology {
         topology.deadLetterExchange = "\(id).dlx"
         topology.deadLetterQueue = "\(id).dead"
         topology.auditStream = "\(id).audit"
+        topology.cancelExchange = "\(id).cancel"
         return topology
     }
 }

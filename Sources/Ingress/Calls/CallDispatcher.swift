@@ -64,7 +64,7 @@ public struct CallDispatcher: Sendable {
         }
     }
 
-    private func send(
+    func send(
         kind: CallKind, server: String, tool: String?, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration,
         trace: TraceContext?
     ) async throws(GatewayError) -> JSONValue {

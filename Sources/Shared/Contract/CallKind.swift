@@ -8,6 +8,11 @@ public enum CallKind: String, Codable, Sendable, CaseIterable, Hashable {
     case listServers = "servers/list"
     case listTools = "tools/list"
     case callTool = "tools/call"
+    /// The tool metadata of every enabled server, for no one in particular: what the public
+    /// OpenAPI document (`GET /openapi.json` without credentials) describes. Not an MCP method;
+    /// it goes to the catalog queue, and a worker answers it by listing tools only: it never
+    /// runs a tool and never uses a caller's grants or credentials.
+    case catalogTools = "catalog/tools"
     /// "May this user call this tool, and why": an administrator's question, answered by a
     /// worker's decision function. Not an MCP method; like ``listServers`` it goes to the catalog
     /// queue. `arguments` describe the user and the call (see docs/tenancy.md). Added within

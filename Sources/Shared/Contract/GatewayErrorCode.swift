@@ -24,6 +24,8 @@ public enum GatewayErrorCode: String, Codable, Sendable, CaseIterable, Hashable 
     case invalidEnvelope = "invalid_envelope"
     /// A bug or an unexpected state in the gateway.
     case `internal`
+    /// The client cancelled the call (MCP `notifications/cancelled`, or it closed the stream).
+    case cancelled
 
     /// The HTTP status the edge answers with for this code.
     public var httpStatus: Int {
@@ -39,6 +41,8 @@ public enum GatewayErrorCode: String, Codable, Sendable, CaseIterable, Hashable 
         case .authorizationUnavailable: 503
         case .invalidEnvelope: 400
         case .internal: 500
+        // nginx's "client closed request": nobody reads it, but logs and metrics can tell it apart.
+        case .cancelled: 499
         }
     }
 

@@ -100,16 +100,17 @@ extension RequestEnvelope {
     /// The first broken rule is thrown.
     public func validate() throws(EnvelopeValidationError) {
         guard UUID(uuidString: callID) != nil else { throw .invalidCallID(callID) }
-        if kind == .listServers || kind == .explain {
+        if kind == .listServers || kind == .catalogTools || kind == .explain {
             guard server == Self.catalogServer else { throw .invalidServerID(server) }
         } else {
             guard Self.isValidServerID(server) else { throw .invalidServerID(server) }
         }
         switch (kind, tool) {
         case (.callTool, nil): throw .missingTool
-        case (.listTools, .some(let tool)), (.listServers, .some(let tool)), (.explain, .some(let tool)): throw .unexpectedTool(tool)
+        case (.listTools, .some(let tool)), (.listServers, .some(let tool)), (.catalogTools, .some(let tool)), (.explain, .some(let tool)):
+            throw .unexpectedTool(tool)
         case (.callTool, .some(let tool)): try Self.validateToolName(tool)
-        case (.listTools, nil), (.listServers, nil), (.explain, nil): break
+        case (.listTools, nil), (.listServers, nil), (.catalogTools, nil), (.explain, nil): break
         }
         guard arguments.isObject else { throw .argumentsNotObject }
         guard arguments.nestingDepth <= Self.maximumArgumentsDepth else { throw .argumentsTooDeep }
@@ -121,7 +122,7 @@ extension RequestEnvelope {
         }
     }
 
-    /// The target of `servers/list` requests: the gateway's catalog, which no MCP server id
+    /// The target of `servers/list` and `catalog/tools` requests: the gateway's catalog, which no MCP server id
     /// can name (ids never start with `_`).
     public static let catalogServer = "_catalog"
 

@@ -6,6 +6,7 @@
 ///                                       +-- "#" --> mcp.audit (stream)    v
 ///                                                                    mcp.dlx (fanout) --> mcp.dead
 /// workers --reply--> "" / reply_to (direct reply-to)     workers --outcome record--> "" / mcp.audit
+/// ingress --cancellation--> mcp.cancel (fanout) --> mcp.cancel.<worker id> (exclusive, one per worker)
 /// ```
 ///
 /// One confirmed publish lands a request both in its server's queue and in the audit stream.
@@ -30,6 +31,9 @@ public struct GatewayTopology: Sendable, Equatable {
     public var deadLetterExchange = "mcp.dlx"
     public var deadLetterQueue = "mcp.dead"
     public var auditStream = "mcp.audit"
+    /// Where cancellations of calls are broadcast (``CancellationMessage``); every worker binds a
+    /// queue of its own, `<cancelExchange>.<worker id>`.
+    public var cancelExchange = "mcp.cancel"
     /// Stream retention by age (RabbitMQ units: `Y M D h m s`, e.g. `30D`).
     public var auditMaxAge = "30D"
     public var auditMaxLengthBytes: Int64 = 10_000_000_000
@@ -48,6 +52,7 @@ public struct GatewayTopology: Sendable, Equatable {
         deadLetterExchange = environment.string("AMQP_DEAD_LETTER_EXCHANGE", default: deadLetterExchange)
         deadLetterQueue = environment.string("AMQP_DEAD_LETTER_QUEUE", default: deadLetterQueue)
         auditStream = environment.string("AMQP_AUDIT_STREAM", default: auditStream)
+        cancelExchange = environment.string("AMQP_CANCEL_EXCHANGE", default: cancelExchange)
         auditMaxAge = environment.string("AMQP_AUDIT_MAX_AGE", default: auditMaxAge)
         guard auditMaxAge.wholeMatch(of: /[0-9]+[YMDhms]/) != nil else {
             throw ConfigurationError(variable: "AMQP_AUDIT_MAX_AGE", reason: "must be a number and a unit (Y, M, D, h, m, s), e.g. 30D; got '\(auditMaxAge)'")
@@ -66,6 +71,7 @@ public struct GatewayTopology: Sendable, Equatable {
             exchanges: [
                 .init(name: requestsExchange, kind: .topic),
                 .init(name: deadLetterExchange, kind: .fanout),
+                .init(name: cancelExchange, kind: .fanout),
             ],
             queues: [
                 .init(name: deadLetterQueue, arguments: ["x-queue-type": .string(QueueType.quorum.rawValue)]),
@@ -106,6 +112,20 @@ public struct GatewayTopology: Sendable, Equatable {
         ]
         if queueType == .quorum { arguments["x-delivery-limit"] = .int(Int64(deliveryLimit)) }
         return arguments
+    }
+
+    /// A worker's own cancellation queue: exclusive to its connection and gone with it, so a
+    /// restarted worker starts with a fresh one (cancellations are useful for seconds only).
+    public func cancellations(worker: String) -> AMQPTopology {
+        let queue = cancelQueue(worker: worker)
+        return AMQPTopology(
+            queues: [.init(name: queue, durable: false, exclusive: true, autoDelete: true, arguments: ["x-queue-type": "classic"])],
+            bindings: [.init(queue: queue, exchange: cancelExchange, routingKey: "")]
+        )
+    }
+
+    public func cancelQueue(worker: String) -> String {
+        "\(cancelExchange).\(worker)"
     }
 
     /// The queue a request for `server` goes to (the catalog queue for ``RequestEnvelope/catalogServer``).

@@ -29,11 +29,15 @@ public struct RequestProcessor: Sendable {
     let publisher: AMQPConnection
     let topology: GatewayTopology
     let logger: Logger
+    /// Cancellations broadcast by the ingress (MCP `notifications/cancelled`).
+    let cancellations: CancellationRegistry
 
     public init(
         workerID: String, codec: SignedEnvelopeCodec, catalog: ServerCatalog, authorizer: Authorizer, ledger: CallLedger,
-        executor: any ToolExecutor, publisher: AMQPConnection, topology: GatewayTopology, logger: Logger
+        executor: any ToolExecutor, publisher: AMQPConnection, topology: GatewayTopology, logger: Logger,
+        cancellations: CancellationRegistry = CancellationRegistry()
     ) {
+        self.cancellations = cancellations
         self.workerID = workerID
         self.codec = codec
         self.catalog = catalog
@@ -108,13 +112,15 @@ public struct RequestProcessor: Sendable {
         return await send(reply.body, decoded: reply.decoded, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
     }
 
-    /// Decides and runs the call; always returns a reply (result or typed error).
+    /// Decides and runs the call; always returns a reply (result or typed error). A call the
+    /// client cancelled does not start, and stops if it is running (``CancellationRegistry``).
     private func execute(_ envelope: RequestEnvelope, started: Date, logger: Logger) async -> Reply {
-        let outcome: Reply.Outcome
-        do {
-            outcome = .result(try await decideAndRun(envelope, logger: logger))
-        } catch {
-            outcome = .error(error)
+        let outcome = await cancellations.run(envelope.callID) { () async -> Reply.Outcome in
+            do throws(GatewayError) {
+                return .result(try await decideAndRun(envelope, logger: logger))
+            } catch {
+                return .error(error)
+            }
         }
         return Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now)
     }
@@ -122,6 +128,9 @@ public struct RequestProcessor: Sendable {
     private func decideAndRun(_ envelope: RequestEnvelope, logger: Logger) async throws(GatewayError) -> JSONValue {
         guard !envelope.isExpired() else {
             throw GatewayError(.deadlineExceeded, "the deadline passed before a worker could start the call; it was not run")
+        }
+        if envelope.kind == .catalogTools {
+            return try await CatalogListing(catalog: catalog, executor: executor).all(deadline: envelope.deadline, callID: envelope.callID, logger: logger)
         }
         if envelope.kind == .listServers {
             let servers = try await authorizer.allowedServers(for: envelope.principal)
@@ -159,7 +168,7 @@ public struct RequestProcessor: Sendable {
                 throw GatewayError(.notFound, "the MCP server '\(server.id)' has no tool '\(name)'")
             }
             return try await executor.callTool(name, arguments: envelope.arguments, on: server, deadline: envelope.deadline, callID: envelope.callID)
-        case .listServers, .explain:
+        case .listServers, .catalogTools, .explain:
             throw GatewayError(.internal, "unreachable")
         }
     }

@@ -37,6 +37,8 @@ struct GatewayHarness: Sendable {
         var credentialKeyring: CredentialKeyring?
         /// How long workers may use a cached decision (tenancy tests make it long, to prove NOTIFY).
         var authorizationCacheTTL: Duration = .seconds(60)
+        /// The MCP endpoint and OpenAPI settings of the ingress.
+        var surface = ToolSurfaceConfiguration()
     }
 
     static let issuer = "https://issuer.test/e2e"
@@ -118,7 +120,7 @@ struct GatewayHarness: Sendable {
         ingressConfiguration.maxBodyBytes = options.maxBodyBytes
         let ingress = IngressComponents(
             configuration: ingressConfiguration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
-            authenticator: authenticator, logger: logger
+            authenticator: authenticator, logger: logger, surface: options.surface
         )
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         let application = ingress.buildApplication(logger: logger) { channel in
@@ -185,6 +187,7 @@ struct GatewayHarness: Sendable {
             for queue in queues { try? await amqp.deleteQueue(queue) }
             try? await amqp.deleteExchange(topology.requestsExchange)
             try? await amqp.deleteExchange(topology.deadLetterExchange)
+            try? await amqp.deleteExchange(topology.cancelExchange)
         }
     }
 

@@ -242,6 +242,45 @@ def show_credential(ctx: Context) -> dict[str, Any]:
 # ---- end of tenancy tools ---------------------------------------------------------------------
 
 
+# ---- Tools for the client-facing surfaces (MCP endpoint, OpenAPI) tests -------------------------
+# Only with FIXTURE_SURFACE_TOOLS=1 in the environment, so other tests see the tool list above:
+# odd.name/ü x(text)  -> echoes; a name with a dot, a slash, a space and a non-ASCII letter
+# scalar_schema        -> listed only, with an inputSchema that is not an object ({"type": "string"})
+# FIXTURE_BULK_TOOLS=N -> N more echoing tools, bulk_0000 ... (for paginated listings)
+# wait_for_cancel(seconds) -> sleeps; records {"event": "wait_started"} when it starts and
+#                        {"event": "cancelled", "tool": "wait_for_cancel"} when it is cancelled
+
+if os.environ.get("FIXTURE_SURFACE_TOOLS"):
+    def _odd_echo(text: str) -> str:
+        return text
+
+    server.add_tool(_odd_echo, name="odd.name/\u00fc x", description="Echoes; its name has odd characters.")
+
+    for _index in range(int(os.environ.get("FIXTURE_BULK_TOOLS", "0"))):
+        server.add_tool(_odd_echo, name=f"bulk_{_index:04d}", description=f"Bulk tool {_index}.")
+
+    @server.tool()
+    async def wait_for_cancel(seconds: float, ctx: Context) -> str:
+        """Sleeps; tells the events file when it started and when it was cancelled."""
+        record({"event": "wait_started", "request_id": ctx.request_id})
+        try:
+            await anyio.sleep(seconds)
+            return f"waited {seconds:g}s"
+        except anyio.get_cancelled_exc_class():
+            record({"event": "cancelled", "tool": "wait_for_cancel", "request_id": ctx.request_id})
+            raise
+
+    _fastmcp_list_tools = server.list_tools
+
+    async def _list_tools_with_scalar_schema():
+        tools = await _fastmcp_list_tools()
+        return tools + [types.Tool(name="scalar_schema", description="Its schema is not an object.", inputSchema={"type": "string"})]
+
+    server.list_tools = _list_tools_with_scalar_schema
+    server._mcp_server.list_tools()(_list_tools_with_scalar_schema)
+# ---- end of the surface tests' tools ------------------------------------------------------------
+
+
 # FastMCP turns every exception in a tool into a tool error (isError: true). A JSON-RPC error
 # needs an McpError raised from the low-level handler, so rpc_error is answered there.
 _sdk_call_tool = server._mcp_server.request_handlers[types.CallToolRequest]

@@ -1,0 +1,26 @@
+import Shared
+
+/// A gateway failure on an MCP endpoint is a JSON-RPC error whose `data` carries the gateway's
+/// stable error code and the call id; its message is the one the REST surface would show.
+///
+/// Codes: unknown tools (and servers) and bad arguments are the spec's -32602; the gateway's own
+/// failures use the implementation-defined range: -32001 forbidden, -32003 deadline exceeded,
+/// -32004 unavailable (broker, backend down, authorization unavailable: retry later), -32005
+/// backend error, -32006 cancelled; anything else -32603.
+enum MCPErrorMapping {
+    static func jsonRPCError(_ error: GatewayError, callID: String) -> JSONRPCError {
+        let code: Int =
+            switch error.code {
+            case .badRequest, .payloadTooLarge, .invalidEnvelope, .notFound: -32602
+            case .forbidden, .unauthenticated: -32001
+            case .deadlineExceeded: -32003
+            case .unavailable, .authorizationUnavailable: -32004
+            case .backendError: -32005
+            case .cancelled: -32006
+            case .internal: -32603
+            }
+        return JSONRPCError(
+            code: code, message: error.message, data: ["code": .string(error.code.rawValue), "callId": .string(callID)]
+        )
+    }
+}
