@@ -383,26 +383,30 @@ struct BenchmarkRun {
             )
         }
         let encoded = try codec.encode(envelope())
-        let steps: [(name: String, note: String, call: @Sendable () async throws -> Void)] = [
-            ("HTTP round trip to the ingress", "GET /healthz, no authentication, no broker", { try await gateway.healthz(httpClient: httpClient) }),
-            ("bearer token check", "TokenVerifier.verify: RS256, claims, principal", {
+        // `onPath`: whether a gateway call with a warm decision cache waits for the step.
+        let steps: [(name: String, note: String, onPath: Bool, call: @Sendable () async throws -> Void)] = [
+            ("HTTP round trip to the ingress", "GET /healthz, no authentication, no broker", true, { try await gateway.healthz(httpClient: httpClient) }),
+            ("bearer token check", "TokenVerifier.verify: RS256, claims, principal", true, {
                 _ = try await verifier.verify(token: token)
             }),
-            ("envelope encode + sign", "SignedEnvelopeCodec.encode (ingress)", { _ = try codec.encode(envelope()) }),
-            ("envelope verify + decode", "SignedEnvelopeCodec.decode (worker)", {
+            ("envelope encode + sign", "SignedEnvelopeCodec.encode (ingress)", true, { _ = try codec.encode(envelope()) }),
+            ("envelope verify + decode", "SignedEnvelopeCodec.decode (worker)", true, {
                 _ = try codec.decode(body: encoded.body, headers: encoded.headers)
             }),
-            ("authorization decision, uncached", "Authorizer.decide(cached: false): catalog, grants and credential read from PostgreSQL", {
+            ("authorization decision, uncached", "Authorizer.decide(cached: false): catalog, grants and credential read from PostgreSQL", false, {
                 guard try await authorizer.decide(Self.principal, server: gateway.serverID, tool: "echo", cached: false).allowed else {
                     throw BenchmarkError("the authorizer denied the benchmark's principal; the grant is missing")
                 }
             }),
-            ("authorization decision, cached", "Authorizer.decide: the worker's decision cache (dropped on NOTIFY, TTL as safety net)", {
+            ("authorization decision, cached", "Authorizer.decide: the worker's decision cache (dropped on NOTIFY, TTL as safety net)", true, {
                 guard try await authorizer.decide(Self.principal, server: gateway.serverID, tool: "echo").allowed else {
                     throw BenchmarkError("the authorizer denied the benchmark's principal; the grant is missing")
                 }
             }),
-            ("call ledger claim + record", "CallLedger: INSERT, then UPDATE with the reply", {
+            ("call ledger claim", "CallLedger.claim: INSERT before the tool runs", true, {
+                guard try await ledger.claim(envelope(), worker: "bench") == .claimed else { throw BenchmarkError("a fresh call id was not claimable") }
+            }),
+            ("call ledger claim + record", "CallLedger: INSERT, then UPDATE with the reply (the UPDATE runs while the reply is published)", false, {
                 let call = envelope()
                 guard try await ledger.claim(call, worker: "bench") == .claimed else { throw BenchmarkError("a fresh call id was not claimable") }
                 try await ledger.record(Array(#"{"callId":"x","outcome":"result"}"#.utf8), for: call.callID)
@@ -414,7 +418,7 @@ struct BenchmarkRun {
                 progress("Timing \(plan.stepCalls) × \(step.name)")
                 _ = try await LoadRunner.round(calls: min(100, plan.stepCalls), concurrency: 1, backendPID: 0, step.call)
                 let result = try await LoadRunner.round(calls: plan.stepCalls, concurrency: 1, backendPID: 0, step.call)
-                components.append(Component(name: step.name, note: step.note, result: result))
+                components.append(Component(name: step.name, note: step.note, onCallPath: step.onPath, result: result))
             }
         } catch {
             await database.shutdown()
