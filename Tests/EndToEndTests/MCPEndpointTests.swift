@@ -134,6 +134,47 @@ import Worker
         }
     }
 
+    @Test func theBackendsProgressReachesAClientThatAskedForIt() async throws {
+        try await GatewayHarness.run(try Self.options()) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            // The SDK's progress callback sees the backend's notifications (one a second), in order.
+            let report = try await PythonScripts.sdkClient("progress", url: gateway.baseURL + "/mcp", token: token, calls: [("alpha__sleep", #"{"seconds":3}"#)])
+            #expect(report["result"]?.firstText == "slept 3s")
+            let progress = report["progress"]?.arrayValue ?? []
+            #expect(progress.compactMap { $0["message"]?.stringValue } == ["slept 1s", "slept 2s", "slept 3s"], "\(report)")
+            #expect(progress.allSatisfy { $0["total"]?.doubleValue == 3 })
+
+            // Raw: the notifications carry the client's own token and precede the answer; a call
+            // without a token gets none.
+            let session = try await gateway.mcpSession(token: token)
+            let asked = try await gateway.mcp(
+                token: token,
+                GatewayHarness.request(
+                    7, "tools/call", ["name": "beta__sleep", "arguments": ["seconds": 2], "_meta": ["progressToken": "bar-7"]]
+                ),
+                session: session, version: "2025-06-18"
+            )
+            #expect(asked.headers["content-type"] == "text/event-stream")
+            let events = (asked.body.stringValue ?? "").split(separator: "\n").filter { $0.hasPrefix("data: ") }.map {
+                (try? JSONDecoder().decode(JSONValue.self, from: Data($0.dropFirst(6).utf8))) ?? .null
+            }
+            #expect(events.count == 3, "\(events)")
+            #expect(events.dropLast().allSatisfy { $0["method"]?.stringValue == "notifications/progress" && $0["params"]?["progressToken"]?.stringValue == "bar-7" })
+            #expect(events.last?["id"]?.int64Value == 7)
+            #expect(events.last?["result"]?.firstText == "slept 2s")
+
+            let unasked = try await gateway.mcp(
+                token: token, GatewayHarness.request(8, "tools/call", ["name": "beta__sleep", "arguments": ["seconds": 2]]), session: session,
+                version: "2025-06-18"
+            )
+            // JSON or an event stream, depending on how long it took: either way, only the answer.
+            let encoded = String(decoding: try JSONEncoder().encode(unasked.body), as: UTF8.self)
+            let text = unasked.body.stringValue ?? encoded
+            #expect(!text.contains("notifications/progress"), "\(text)")
+            #expect(text.contains("slept 2s"), "\(text)")
+        }
+    }
+
     @Test func cancellingARunningCallStopsItOnTheBackend() async throws {
         let events = FileManager.default.temporaryDirectory.appendingPathComponent("cancel-events-\(UUID().uuidString).jsonl")
         defer { try? FileManager.default.removeItem(at: events) }

@@ -39,14 +39,16 @@ public struct CallDispatcher: Sendable {
         )
     }
 
-    /// `tools/call`: the MCP result (`content`, `structuredContent`, `isError`).
+    /// `tools/call`: the MCP result (`content`, `structuredContent`, `isError`). With `onProgress`,
+    /// the backend's progress notifications reach it while the call runs.
     public func callTool(
-        server: String, tool: String, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration, trace: TraceContext?
+        server: String, tool: String, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration, trace: TraceContext?,
+        onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil
     ) async throws(GatewayError) -> JSONValue {
         try await requireKnown(server)
         return try await send(
             kind: .callTool, server: server, tool: tool, arguments: arguments, principal: principal, callID: callID, timeout: timeout,
-            trace: trace
+            trace: trace, onProgress: onProgress
         )
     }
 
@@ -66,13 +68,13 @@ public struct CallDispatcher: Sendable {
 
     func send(
         kind: CallKind, server: String, tool: String?, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration,
-        trace: TraceContext?
+        trace: TraceContext?, onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil
     ) async throws(GatewayError) -> JSONValue {
         let now = Date.now
         let envelope = RequestEnvelope(
             callID: callID, kind: kind, server: server, tool: tool, arguments: arguments, principal: principal, issuedAt: now,
             deadline: now.addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18),
-            trace: trace ?? .fresh()
+            trace: trace ?? .fresh(), wantsProgress: onProgress != nil
         )
         do {
             try envelope.validate()
@@ -82,7 +84,7 @@ public struct CallDispatcher: Sendable {
         let started = ContinuousClock.now
         metrics.callStarted()
         defer { metrics.callFinished(kind: kind, duration: started.duration(to: .now)) }
-        let reply = try await rpc.call(envelope)
+        let reply = try await rpc.call(envelope, onProgress: onProgress)
         switch reply.outcome {
         case .result(let result): return result
         case .error(var error):

@@ -34,14 +34,21 @@ struct MCPMethodHandler: Sendable {
 
     /// `callID` names the call a `tools/call` makes (the route decides it when it must be able to
     /// cancel the call itself); nil derives it from the session, or makes a fresh one.
-    func answer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String? = nil) async -> Answer {
+    /// `notify` carries notifications about the request to the client while it runs (the
+    /// backend's `notifications/progress` when the request has a `progressToken`); only an
+    /// event-stream answer can deliver them, so without `notify` none are asked for.
+    func answer(
+        id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String? = nil,
+        notify: (@Sendable (JSONValue) -> Void)? = nil
+    ) async -> Answer {
         do throws(JSONRPCError) {
             switch method {
             case "initialize": return try initialize(params: params, context: context)
             case "server/discover": return Answer(result: .success(discover(context.scope)))
             case "ping": return Answer(result: .success([:]))
             case "tools/list": return Answer(result: .success(try await listTools(params: params, context: context)))
-            case "tools/call": return Answer(result: .success(try await callTool(id: id, params: params, context: context, callID: callID)))
+            case "tools/call":
+                return Answer(result: .success(try await callTool(id: id, params: params, context: context, callID: callID, notify: notify)))
             default: return Answer(result: .failure(.methodNotFound(method)))
             }
         } catch {
@@ -114,7 +121,26 @@ struct MCPMethodHandler: Sendable {
         return .object(result)
     }
 
-    private func callTool(id: JSONValue, params: JSONValue?, context: MCPRequestContext, callID fixedCallID: String?) async throws(JSONRPCError) -> JSONValue {
+    /// The request's `_meta.progressToken`, when it has a usable one (a string or an integer).
+    static func progressToken(of params: JSONValue?) -> JSONValue? {
+        guard let token = params?["_meta"]?["progressToken"] else { return nil }
+        switch token {
+        case .string, .integer: return token
+        default: return nil
+        }
+    }
+
+    /// The `notifications/progress` message that tells the client about `update`.
+    static func progressNotification(_ update: ProgressUpdate, token: JSONValue) -> JSONValue {
+        var params: [String: JSONValue] = ["progressToken": token, "progress": .double(update.progress)]
+        if let total = update.total { params["total"] = .double(total) }
+        if let message = update.message { params["message"] = .string(message) }
+        return ["jsonrpc": "2.0", "method": "notifications/progress", "params": .object(params)]
+    }
+
+    private func callTool(
+        id: JSONValue, params: JSONValue?, context: MCPRequestContext, callID fixedCallID: String?, notify: (@Sendable (JSONValue) -> Void)?
+    ) async throws(JSONRPCError) -> JSONValue {
         guard let name = params?["name"]?.stringValue, !name.isEmpty else { throw .invalidParams("tools/call needs params.name") }
         let arguments = params?["arguments"] ?? [:]
         guard arguments.isObject || arguments == .null else { throw .invalidParams("params.arguments must be an object") }
@@ -135,9 +161,13 @@ struct MCPMethodHandler: Sendable {
             }
             let (server, tool) = target
             logger.info("MCP tools/call", metadata: [LogKeys.server: "\(server)", LogKeys.tool: "\(tool)", "http_call_id": "\(context.httpCallID)"])
+            var onProgress: (@Sendable (ProgressUpdate) -> Void)?
+            if let notify, let token = Self.progressToken(of: params) {
+                onProgress = { notify(Self.progressNotification($0, token: token)) }
+            }
             return try await dispatcher.callTool(
                 server: server, tool: tool, arguments: arguments == .null ? [:] : arguments, principal: context.principal, callID: callID,
-                timeout: context.timeout, trace: context.trace
+                timeout: context.timeout, trace: context.trace, onProgress: onProgress
             )
         } catch {
             logger.info("MCP tools/call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)"])

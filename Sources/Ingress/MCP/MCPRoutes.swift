@@ -107,25 +107,34 @@ struct MCPRoutes {
     }
 
     /// Waits up to `MCP_STREAM_AFTER_MS` for the answer; past that, answers with an event stream
-    /// that carries keep-alives until the answer comes. A client that drops the stream cancels the call.
+    /// that carries keep-alives until the answer comes. A call with a `progressToken` is streamed
+    /// at once, so that its progress notifications can reach the client. A client that drops the
+    /// stream cancels the call.
     private func streamingAnswer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext) async -> Response {
         let answer = OneShot<JSONValue>()
+        let (events, sink) = AsyncStream.makeStream(of: MCPEventStream.Event.self)
+        let wantsProgress = MCPMethodHandler.progressToken(of: params) != nil
         let handler = self.handler
         // Decided here, so that a dropped stream can cancel the call even without a session.
         let callID = context.callID(forRequest: id) ?? UUID().uuidString.lowercased()
         // Unstructured on purpose: the call must outlive this function when its answer is
         // streamed after the handler has returned the response head. It ends with the call
         // (at its deadline at the latest) or when the stream's writer cancels it.
-        let work = Task {
-            let result = await handler.answer(id: id, method: method, params: params, context: context, callID: callID)
-            answer.fulfil(Self.response(id: id, result.result))
+        var notify: (@Sendable (JSONValue) -> Void)?
+        if wantsProgress { notify = { @Sendable message in sink.yield(.notification(message)) } }
+        let work = Task { [notify] () async -> Void in
+            let result = await handler.answer(id: id, method: method, params: params, context: context, callID: callID, notify: notify)
+            let response = Self.response(id: id, result.result)
+            answer.fulfil(response)
+            sink.yield(.answer(response))
+            sink.finish()
         }
-        if let early = await answer.value(within: surface.streamAfter) {
+        if !wantsProgress, let early = await answer.value(within: surface.streamAfter) {
             return (try? JSONResponse.make(early)) ?? Response(status: .internalServerError)
         }
         let canceller = self.canceller
-        context.logger.debug("Long call answered as an event stream", metadata: [LogKeys.callID: "\(callID)"])
-        return MCPEventStream.response(answer: answer, keepAlive: surface.keepAliveInterval) {
+        context.logger.debug("Call answered as an event stream", metadata: [LogKeys.callID: "\(callID)", "progress": "\(wantsProgress)"])
+        return MCPEventStream.response(events: events, sink: sink, keepAlive: surface.keepAliveInterval) {
             context.logger.info("MCP client closed the stream of a running call; cancelling it", metadata: [LogKeys.callID: "\(callID)"])
             work.cancel()
             await canceller.cancel(callID: callID, reason: "the client closed the stream", logger: context.logger)

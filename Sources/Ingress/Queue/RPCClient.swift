@@ -44,6 +44,10 @@ public final class RPCClient: Service, Sendable {
     }
 
     private func handle(_ delivery: AMQPDelivery) {
+        if delivery.properties.type == ProgressUpdate.amqpType {
+            handleProgress(delivery)
+            return
+        }
         let reply: Reply
         do {
             reply = try Reply(decoding: delivery.body)
@@ -60,6 +64,16 @@ public final class RPCClient: Service, Sendable {
         waiter.resolve(.success(reply))
     }
 
+    /// A progress update goes to its caller's handler; one for a call that no longer waits is dropped.
+    private func handleProgress(_ delivery: AMQPDelivery) {
+        guard let update = try? ProgressUpdate(decoding: delivery.body) else {
+            logger.debug("Unreadable progress update dropped", metadata: [LogKeys.callID: "\(delivery.properties.correlationID ?? "-")"])
+            return
+        }
+        let id = delivery.properties.correlationID ?? update.callID
+        waiters.withLock { $0[id] }?.onProgress?(update)
+    }
+
     private func failAll(_ error: GatewayError) {
         let all = waiters.withLock { Array($0.values) }
         for waiter in all { waiter.resolve(.failure(error)) }
@@ -67,14 +81,15 @@ public final class RPCClient: Service, Sendable {
 
     /// Publishes `envelope` and returns the worker's reply, or throws a ``GatewayError``:
     /// `unavailable` when the broker cannot take it, `deadline_exceeded` at the deadline.
-    public func call(_ envelope: RequestEnvelope) async throws(GatewayError) -> Reply {
+    /// `onProgress` receives the call's progress updates (sent when the envelope asks for them).
+    public func call(_ envelope: RequestEnvelope, onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil) async throws(GatewayError) -> Reply {
         let encoded: (body: [UInt8], headers: [String: String])
         do {
             encoded = try codec.encode(envelope)
         } catch {
             throw GatewayError(.badRequest, "the request cannot be sent: \(error)")
         }
-        let waiter = ReplyWaiter()
+        let waiter = ReplyWaiter(onProgress: onProgress)
         waiters.withLock { $0[envelope.callID] = waiter }
         defer { _ = waiters.withLock { $0.removeValue(forKey: envelope.callID) } }
 
@@ -113,6 +128,11 @@ final class ReplyWaiter: Sendable {
     }
 
     private let state = Mutex<State>(.waiting(nil))
+    let onProgress: (@Sendable (ProgressUpdate) -> Void)?
+
+    init(onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil) {
+        self.onProgress = onProgress
+    }
 
     func resolve(_ result: Result<Reply, GatewayError>) {
         let continuation: CheckedContinuation<Reply, any Error>? = state.withLock { state in

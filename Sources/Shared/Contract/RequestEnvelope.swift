@@ -36,6 +36,9 @@ public struct RequestEnvelope: Sendable, Equatable, Hashable {
     public var trace: TraceContext?
     /// A caller-chosen key that lets workers recognise a repeated side-effecting call.
     public var idempotencyKey: String?
+    /// The caller wants the backend's progress notifications while a `tools/call` runs: the
+    /// worker then sends each as a ``ProgressUpdate`` to `reply_to` ahead of the reply.
+    public var wantsProgress: Bool
 
     /// Dates are rounded to whole milliseconds here, so that an envelope equals itself after a
     /// trip through JSON.
@@ -49,7 +52,8 @@ public struct RequestEnvelope: Sendable, Equatable, Hashable {
         issuedAt: Date,
         deadline: Date,
         trace: TraceContext? = nil,
-        idempotencyKey: String? = nil
+        idempotencyKey: String? = nil,
+        wantsProgress: Bool = false
     ) {
         self.callID = callID
         self.kind = kind
@@ -61,6 +65,7 @@ public struct RequestEnvelope: Sendable, Equatable, Hashable {
         self.deadline = deadline.roundedToMilliseconds
         self.trace = trace
         self.idempotencyKey = idempotencyKey
+        self.wantsProgress = wantsProgress
     }
 
     /// The time left until ``deadline`` (negative once it has passed).
@@ -166,6 +171,7 @@ extension RequestEnvelope: Codable {
         case deadline
         case trace
         case idempotencyKey
+        case wantsProgress = "progress"
     }
 
     /// Reads `v` first and throws ``UnsupportedContractVersion`` for any other version, before
@@ -185,6 +191,7 @@ extension RequestEnvelope: Codable {
         // An invalid trace context is dropped, not propagated and not fatal.
         trace = try? container.decodeIfPresent(TraceContext.self, forKey: .trace)
         idempotencyKey = try container.decodeIfPresent(String.self, forKey: .idempotencyKey)
+        wantsProgress = try container.decodeIfPresent(Bool.self, forKey: .wantsProgress) ?? false
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -200,5 +207,6 @@ extension RequestEnvelope: Codable {
         try container.encode(deadline, forKey: .deadline)
         try container.encodeIfPresent(trace, forKey: .trace)
         try container.encodeIfPresent(idempotencyKey, forKey: .idempotencyKey)
+        if wantsProgress { try container.encode(true, forKey: .wantsProgress) }
     }
 }

@@ -23,11 +23,14 @@ public struct MCPToolExecutor: ToolExecutor {
     }
 
     public func callTool(
-        _ tool: String, arguments: JSONValue, on server: ServerRecord, deadline: Date, callID: String
+        _ tool: String, arguments: JSONValue, on server: ServerRecord, deadline: Date, callID: String, progress: MCPProgressHandler?
     ) async throws(GatewayError) -> JSONValue {
         let definition = try server.definition()
         do {
-            return try await pool.callTool(on: definition, name: tool, arguments: arguments, deadline: MCPDeadline.instant(for: deadline), logger: callLogger(callID))
+            return try await pool.callTool(
+                on: definition, name: tool, arguments: arguments, deadline: MCPDeadline.instant(for: deadline), progress: progress,
+                logger: callLogger(callID)
+            )
         } catch {
             throw Self.gatewayError(error, server: server.id)
         }

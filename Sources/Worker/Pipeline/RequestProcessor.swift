@@ -82,7 +82,9 @@ public struct RequestProcessor: Sendable {
             }
             switch claim {
             case .claimed:
-                let executed = await execute(envelope, started: started, logger: logger)
+                let executed = await forwardingProgress(of: envelope, replyTo: replyTo, delivery: delivery, logger: logger) { progress in
+                    await execute(envelope, started: started, logger: logger, progress: progress)
+                }
                 let body = encode(executed, logger: logger)
                 // The ledger records the reply while it is published, not before: off the caller's path.
                 return await send(
@@ -114,10 +116,10 @@ public struct RequestProcessor: Sendable {
 
     /// Decides and runs the call; always returns a reply (result or typed error). A call the
     /// client cancelled does not start, and stops if it is running (``CancellationRegistry``).
-    private func execute(_ envelope: RequestEnvelope, started: Date, logger: Logger) async -> Reply {
+    private func execute(_ envelope: RequestEnvelope, started: Date, logger: Logger, progress: MCPProgressHandler? = nil) async -> Reply {
         let outcome = await cancellations.run(envelope.callID) { () async -> Reply.Outcome in
             do throws(GatewayError) {
-                return .result(try await decideAndRun(envelope, logger: logger))
+                return .result(try await decideAndRun(envelope, logger: logger, progress: progress))
             } catch {
                 return .error(error)
             }
@@ -125,7 +127,7 @@ public struct RequestProcessor: Sendable {
         return Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now)
     }
 
-    private func decideAndRun(_ envelope: RequestEnvelope, logger: Logger) async throws(GatewayError) -> JSONValue {
+    private func decideAndRun(_ envelope: RequestEnvelope, logger: Logger, progress: MCPProgressHandler?) async throws(GatewayError) -> JSONValue {
         guard !envelope.isExpired() else {
             throw GatewayError(.deadlineExceeded, "the deadline passed before a worker could start the call; it was not run")
         }
@@ -167,9 +169,42 @@ public struct RequestProcessor: Sendable {
             guard tools.contains(where: { $0["name"]?.stringValue == name }) else {
                 throw GatewayError(.notFound, "the MCP server '\(server.id)' has no tool '\(name)'")
             }
-            return try await executor.callTool(name, arguments: envelope.arguments, on: server, deadline: envelope.deadline, callID: envelope.callID)
+            return try await executor.callTool(
+                name, arguments: envelope.arguments, on: server, deadline: envelope.deadline, callID: envelope.callID, progress: progress
+            )
         case .listServers, .catalogTools, .explain:
             throw GatewayError(.internal, "unreachable")
+        }
+    }
+
+    /// Runs `body`; when the caller asked for progress, hands it a handler that sends each of the
+    /// backend's progress notifications to `reply_to` as a ``ProgressUpdate``. Every update is
+    /// published (best effort) before this returns, so before the reply on the same channel.
+    private func forwardingProgress(
+        of envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger,
+        _ body: (MCPProgressHandler?) async -> Reply
+    ) async -> Reply {
+        guard envelope.wantsProgress else { return await body(nil) }
+        let (updates, sink) = AsyncStream.makeStream(of: MCPProgress.self, bufferingPolicy: .bufferingNewest(16))
+        return await withTaskGroup(of: Void.self) { group in
+            group.addTask { [publisher] in
+                let properties = AMQPProperties(
+                    contentType: "application/json", correlationID: delivery.properties.correlationID ?? envelope.callID,
+                    type: ProgressUpdate.amqpType, appID: "mcp-worker"
+                )
+                for await update in updates {
+                    let message = ProgressUpdate(callID: envelope.callID, progress: update.progress, total: update.total, message: update.message)
+                    do {
+                        try await publisher.publish(try message.encoded(), exchange: "", routingKey: replyTo, properties: properties, mandatory: false)
+                    } catch {
+                        logger.debug("Progress update not sent", metadata: [LogKeys.error: "\(error)"])
+                    }
+                }
+            }
+            let reply = await body { sink.yield($0) }
+            sink.finish()
+            await group.waitForAll()
+            return reply
         }
     }
 

@@ -8,5 +8,8 @@ public protocol ToolExecutor: Sendable {
     func listTools(on server: ServerRecord, deadline: Date, callID: String) async throws(GatewayError) -> [JSONValue]
     /// The MCP `CallToolResult` (`content`, `structuredContent`, `isError`). A tool that reports
     /// an error is a result with `isError: true`; only gateway or transport failures throw.
-    func callTool(_ tool: String, arguments: JSONValue, on server: ServerRecord, deadline: Date, callID: String) async throws(GatewayError) -> JSONValue
+    /// `progress` receives the backend's progress notifications for this call, if it sends any.
+    func callTool(
+        _ tool: String, arguments: JSONValue, on server: ServerRecord, deadline: Date, callID: String, progress: MCPProgressHandler?
+    ) async throws(GatewayError) -> JSONValue
 }

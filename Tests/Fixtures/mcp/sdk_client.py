@@ -11,6 +11,8 @@ Scenarios:
   badtoken  connects with --token and reports how the connection failed
   dropstream (raw HTTP, revision 2026-07-28, no session) posts tools/call --call NAME=ARGS,
             reads its event stream until --go-file exists, then closes the connection
+  progress  initialize, then --call NAME=ARGS with a progress callback; reports the result and
+            every progress notification the SDK delivered, in order
 """
 
 import argparse
@@ -26,7 +28,7 @@ from mcp.client.streamable_http import streamablehttp_client
 from mcp.shared.exceptions import McpError
 
 parser = argparse.ArgumentParser()
-parser.add_argument("scenario", choices=["session", "cancel", "badtoken", "dropstream"])
+parser.add_argument("scenario", choices=["session", "cancel", "badtoken", "dropstream", "progress"])
 parser.add_argument("--url", required=True)
 parser.add_argument("--token", required=True)
 parser.add_argument("--call", action="append", default=[], help="NAME=JSON arguments")
@@ -166,9 +168,28 @@ async def dropstream_scenario() -> dict:
     return report
 
 
+async def progress_scenario() -> dict:
+    name, arguments = next(calls())
+    report: dict = {"progress": []}
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        report["progress"].append({"progress": progress, "total": total, "message": message})
+
+    async with await connect() as (read, write, get_session_id):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            try:
+                result = await session.call_tool(name, arguments, progress_callback=on_progress)
+                report["result"] = result_json(result)
+            except McpError as error:
+                report["error"] = {"code": error.error.code, "message": error.error.message}
+    return report
+
+
 async def main():
     scenario = {
         "session": session_scenario, "cancel": cancel_scenario, "badtoken": badtoken_scenario, "dropstream": dropstream_scenario,
+        "progress": progress_scenario,
     }[options.scenario]
     print(json.dumps(await scenario()))
 
