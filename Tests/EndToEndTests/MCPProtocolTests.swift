@@ -76,6 +76,28 @@ import Worker
         }
     }
 
+    @Test func aBrowserOriginThatIsNotAllowedIsRefusedWith403() async throws {
+        var options = try Self.options()
+        options.surface.allowedOrigins = ["https://chat.example.com"]
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            let ping = Array(try JSONEncoder().encode(GatewayHarness.request(1, "ping")))
+            let headers = ["Content-Type": "application/json", "Accept": "application/json, text/event-stream"]
+            for origin in ["https://evil.example", "null", "https://chat.example.com.evil.example"] {
+                var refused = headers
+                refused["Origin"] = origin
+                let answer = try await gateway.send("POST", "/mcp", token: token, headers: refused, body: ping)
+                #expect(answer.status == 403, "\(origin)")
+                #expect(answer.body["error"]?["code"]?.int64Value == -32600)
+            }
+            var allowed = headers
+            allowed["Origin"] = "https://Chat.Example.com"
+            #expect(try await gateway.send("POST", "/mcp", token: token, headers: allowed, body: ping).status == 200)
+            // Server-side clients send no Origin, and are not affected.
+            #expect(try await gateway.send("POST", "/mcp", token: token, headers: headers, body: ping).status == 200)
+        }
+    }
+
     @Test func jsonRPCErrorsAndHTTPRulesAreThoseOfTheSpec() async throws {
         try await GatewayHarness.run(try Self.options()) { gateway in
             let token = gateway.token(groups: ["Team"])

@@ -1,3 +1,4 @@
+import Foundation
 import Shared
 
 /// Settings of the client-facing tool surfaces: the MCP Streamable HTTP endpoint (`/mcp`,
@@ -29,8 +30,30 @@ public struct ToolSurfaceConfiguration: Sendable {
     public var publicOpenAPIDocument = true
     /// `MCP_SERVER_NAME` (default `mcp-queue-gateway`): `serverInfo.name`.
     public var serverName = "mcp-queue-gateway"
+    /// `MCP_ALLOWED_ORIGINS` (comma-separated, e.g. `https://chat.example.com`; `*` = any): the
+    /// browser origins that may call the MCP endpoints. A request without `Origin` (server-side
+    /// clients, Open WebUI's backend among them) is not affected; `PUBLIC_BASE_URL`'s own origin
+    /// is always allowed; any other gets 403 (the MCP transport's rule against DNS rebinding).
+    public var allowedOrigins: [String] = []
 
     public init() {}
+
+    /// Whether a request that carries `Origin: origin` may use the MCP endpoints.
+    public func allowsOrigin(_ origin: String) -> Bool {
+        let origin = Self.normalizedOrigin(origin)
+        if allowedOrigins.contains("*") { return true }
+        if let publicBaseURL, Self.normalizedOrigin(publicBaseURL) == origin { return true }
+        return allowedOrigins.contains { Self.normalizedOrigin($0) == origin }
+    }
+
+    /// `scheme://host[:port]`, lower-cased, without a path or a trailing slash.
+    static func normalizedOrigin(_ text: String) -> String {
+        let lowered = text.trimmingCharacters(in: .whitespaces).lowercased()
+        guard let schemeEnd = lowered.range(of: "://") else { return lowered }
+        let afterScheme = lowered[schemeEnd.upperBound...]
+        let authority = afterScheme.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        return String(lowered[..<schemeEnd.upperBound]) + authority
+    }
 
     /// Fills what the operator left unset from the Entra profile: each allowed tenant's v2.0
     /// issuer as an authorization server, and the required scopes (as `{app id URI}/{scope}`).
@@ -62,5 +85,9 @@ public struct ToolSurfaceConfiguration: Sendable {
         scopesSupported = environment.list("OAUTH_SCOPES_SUPPORTED")
         publicOpenAPIDocument = try environment.bool("OPENAPI_PUBLIC_DOCUMENT", default: publicOpenAPIDocument)
         serverName = environment.string("MCP_SERVER_NAME", default: serverName)
+        allowedOrigins = environment.list("MCP_ALLOWED_ORIGINS")
+        for origin in allowedOrigins where origin != "*" && !(origin.hasPrefix("https://") || origin.hasPrefix("http://")) {
+            throw ConfigurationError(variable: "MCP_ALLOWED_ORIGINS", reason: "'\(origin)' is not an http:// or https:// origin (or *)")
+        }
     }
 }

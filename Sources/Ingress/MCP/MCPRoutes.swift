@@ -44,6 +44,10 @@ struct MCPRoutes {
     }
 
     private func handle(_ request: Request, context: GatewayRequestContext, scope: MCPScope) async throws -> Response {
+        if let origin = request.header("origin"), !surface.allowsOrigin(origin) {
+            context.logger.info("MCP request from a browser origin that is not allowed refused", metadata: ["origin": "\(origin.prefix(100))"])
+            return try failure(.forbidden, .invalidRequest("requests from the origin '\(origin.prefix(100))' are not allowed (MCP_ALLOWED_ORIGINS)"))
+        }
         let principal = try context.requirePrincipal()
         if case .server(let id) = scope, !RequestEnvelope.isValidServerID(id) {
             throw GatewayHTTPError(GatewayError(.notFound, "no MCP server '\(id)' is served here"), callID: context.callID)

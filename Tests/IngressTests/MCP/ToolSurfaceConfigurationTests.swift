@@ -23,7 +23,23 @@ import Testing
         #expect(!set.publicOpenAPIDocument)
     }
 
-    @Test(arguments: [("MCP_TOOL_NAME_SEPARATOR", "\u{1}"), ("MCP_PAGE_SIZE", "0"), ("PUBLIC_BASE_URL", "gw.example.com"), ("MCP_KEEPALIVE_MS", "1")])
+    @Test func originsAreComparedBySchemeHostAndPort() throws {
+        let surface = try ToolSurfaceConfiguration(
+            environment: EnvironmentReader(["MCP_ALLOWED_ORIGINS": "https://chat.example.com, http://localhost:3000/", "PUBLIC_BASE_URL": "https://gw.example.com/base"])
+        )
+        #expect(surface.allowsOrigin("https://chat.example.com"))
+        #expect(surface.allowsOrigin("HTTPS://CHAT.EXAMPLE.COM"))
+        #expect(surface.allowsOrigin("http://localhost:3000"))
+        #expect(surface.allowsOrigin("https://gw.example.com"))
+        #expect(!surface.allowsOrigin("http://chat.example.com"))
+        #expect(!surface.allowsOrigin("https://chat.example.com:8443"))
+        #expect(!surface.allowsOrigin("https://chat.example.com.evil.example"))
+        #expect(!surface.allowsOrigin("null"))
+        #expect(try ToolSurfaceConfiguration(environment: EnvironmentReader(["MCP_ALLOWED_ORIGINS": "*"])).allowsOrigin("null"))
+        #expect(!(try ToolSurfaceConfiguration(environment: EnvironmentReader([:]))).allowsOrigin("https://chat.example.com"))
+    }
+
+    @Test(arguments: [("MCP_TOOL_NAME_SEPARATOR", "\u{1}"), ("MCP_PAGE_SIZE", "0"), ("PUBLIC_BASE_URL", "gw.example.com"), ("MCP_KEEPALIVE_MS", "1"), ("MCP_ALLOWED_ORIGINS", "chat.example.com")])
     func badValuesNameTheirVariable(variable: String, value: String) {
         #expect(throws: ConfigurationError.self) { try ToolSurfaceConfiguration(environment: EnvironmentReader([variable: value])) }
         do {
