@@ -239,18 +239,9 @@ public final class PostgresConnection: @unchecked Sendable {
     // MARK: Connecting
 
     private func open(_ configuration: PostgresConfiguration) async throws {
-        let parameters = configuration.connectParameters
         let sink = noticeSink
         let opened = try await thread.run { [self] () throws(PostgresError) -> Int32 in
-            let keywords = parameters.map { strdup($0.0) }
-            let values = parameters.map { strdup($0.1) }
-            defer {
-                keywords.forEach { free($0) }
-                values.forEach { free($0) }
-            }
-            let keywordPointers = keywords.map { UnsafePointer($0) } + [nil]
-            let valuePointers = values.map { UnsafePointer($0) } + [nil]
-            guard let handle = PQconnectdbParams(keywordPointers, valuePointers, 1) else {
+            guard let handle = configuration.connectBlocking() else {
                 throw PostgresError(code: .connectionFailed, message: "libpq could not allocate a connection")
             }
             guard PQstatus(handle) == CONNECTION_OK else {

@@ -93,16 +93,7 @@ public final class PostgresListener: Service, Sendable {
     }
 
     private func connect() -> OpaquePointer? {
-        let parameters = configuration.connectParameters
-        let keywords = parameters.map { strdup($0.0) }
-        let values = parameters.map { strdup($0.1) }
-        defer {
-            keywords.forEach { free($0) }
-            values.forEach { free($0) }
-        }
-        let keywordPointers = keywords.map { UnsafePointer($0) } + [nil]
-        let valuePointers = values.map { UnsafePointer($0) } + [nil]
-        guard let session = PQconnectdbParams(keywordPointers, valuePointers, 1) else { return nil }
+        guard let session = configuration.connectBlocking() else { return nil }
         guard PQstatus(session) == CONNECTION_OK else {
             logger.warning("PostgreSQL LISTEN session cannot connect", metadata: [LogKeys.pgError: "\(Self.message(session))"])
             PQfinish(session)
