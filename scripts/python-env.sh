@@ -4,11 +4,17 @@
 # Idempotent and quiet on success; on failure prints pip's output and exits non-zero.
 #
 #   MCPGW_PYTHON=$(scripts/python-env.sh) swift test --filter WorkerTests
+#   scripts/python-env.sh sdk2     the same for .local/venv-sdk2 and scripts/requirements-sdk2.txt
+#                                  (the mcp 2.x SDK, which cannot share a venv with mcp-proxy)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$repo/.local/venv"
-requirements="$repo/scripts/requirements.txt"
+name="${1:-}"
+case "$name" in
+    "") venv="$repo/.local/venv"; requirements="$repo/scripts/requirements.txt" ;;
+    sdk2) venv="$repo/.local/venv-sdk2"; requirements="$repo/scripts/requirements-sdk2.txt" ;;
+    *) echo "python-env.sh: unknown environment '$name' (expected nothing or sdk2)" >&2; exit 2 ;;
+esac
 stamp="$venv/.requirements.sha256"
 python="${PYTHON:-python3}"
 

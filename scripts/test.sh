@@ -18,7 +18,9 @@ eval "$(scripts/services.sh env)"
 export MCPGW_REPO MCPGW_SCRIPTS AMQP_URL DATABASE_URL
 # Real MCP servers (the official Python SDK, servers from PyPI) run from a private venv.
 MCPGW_PYTHON="$(scripts/python-env.sh)"
-export MCPGW_PYTHON
+# The mcp 2.x SDK (the stateless 2026-07-28 revision) as a client, in a venv of its own.
+MCPGW_PYTHON_SDK2="$(scripts/python-env.sh sdk2)"
+export MCPGW_PYTHON MCPGW_PYTHON_SDK2
 
 log "swift build --build-tests"
 swift build --build-tests

@@ -134,6 +134,22 @@ import Worker
         }
     }
 
+    @Test func theMCP2SDKConnectsStatelesslyThroughServerDiscover() async throws {
+        try await GatewayHarness.run(try Self.options()) { gateway in
+            let report = try await PythonScripts.sdk2Client(
+                url: gateway.baseURL + "/mcp", token: gateway.token(groups: ["Team"]),
+                calls: [("alpha__echo", #"{"text":"stateless"}"#), ("gamma__echo", #"{"text":"denied"}"#)]
+            )
+            // The 2026-07-28 revision was negotiated (no initialize, no session), and listing and calling work.
+            #expect(report["protocolVersion"]?.stringValue == "2026-07-28", "\(report)")
+            let tools = Set(report["tools"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            #expect(tools.isSuperset(of: ["alpha__echo", "beta__echo"]), "\(report)")
+            #expect(!tools.contains { $0.hasPrefix("gamma__") })
+            #expect(report["calls"]?[0]?["result"]?.firstText == "stateless", "\(report)")
+            #expect(report["calls"]?[1]?["error"] != nil, "\(report)")
+        }
+    }
+
     @Test func theBackendsProgressReachesAClientThatAskedForIt() async throws {
         try await GatewayHarness.run(try Self.options()) { gateway in
             let token = gateway.token(groups: ["Team"])

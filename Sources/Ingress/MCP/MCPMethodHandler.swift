@@ -41,6 +41,42 @@ struct MCPMethodHandler: Sendable {
         id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String? = nil,
         notify: (@Sendable (JSONValue) -> Void)? = nil
     ) async -> Answer {
+        var answer = await answerInAnyRevision(id: id, method: method, params: params, context: context, callID: callID, notify: notify)
+        if context.protocolVersion == MCPProtocolVersion.stateless, case .success(let result) = answer.result {
+            answer.result = .success(Self.withStatelessResultFields(result, method: method))
+        }
+        return answer
+    }
+
+    /// How long a client may reuse a `tools/list` page (2026-07-28's `ttlMs`): grants change
+    /// rarely, and a changed grant is enforced on every call whatever the client cached.
+    static let toolListTTLMilliseconds: Int64 = 30_000
+    /// The same for `server/discover`, which says nothing about the caller.
+    static let discoverTTLMilliseconds: Int64 = 300_000
+
+    /// The 2026-07-28 revision's result fields: every result says `resultType` (`complete`: no
+    /// input is required of the client), and the cacheable ones (`tools/list`, `server/discover`)
+    /// say how and how long they may be cached. A tool list is the caller's own: `private`.
+    static func withStatelessResultFields(_ result: JSONValue, method: String) -> JSONValue {
+        guard case .object(var fields) = result else { return result }
+        fields["resultType"] = fields["resultType"] ?? "complete"
+        switch method {
+        case "tools/list":
+            fields["cacheScope"] = "private"
+            fields["ttlMs"] = .integer(toolListTTLMilliseconds)
+        case "server/discover":
+            fields["cacheScope"] = "public"
+            fields["ttlMs"] = .integer(discoverTTLMilliseconds)
+        default:
+            break
+        }
+        return .object(fields)
+    }
+
+    private func answerInAnyRevision(
+        id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String?,
+        notify: (@Sendable (JSONValue) -> Void)?
+    ) async -> Answer {
         do throws(JSONRPCError) {
             switch method {
             case "initialize": return try initialize(params: params, context: context)

@@ -16,6 +16,14 @@ enum PythonScripts {
         return try await run(arguments + extra)
     }
 
+    /// The mcp 2.x SDK's `Client(mode: "auto")` (`server/discover` first), from its own venv
+    /// (`MCPGW_PYTHON_SDK2`, set by scripts/test.sh).
+    static func sdk2Client(url: String, token: String, calls: [(String, String)]) async throws -> JSONValue {
+        var arguments = [directory.appendingPathComponent("sdk2_client.py").path, "--url", url, "--token", token]
+        for (name, json) in calls { arguments += ["--call", "\(name)=\(json)"] }
+        return try await run(arguments, python: try TestEnvironment.require("MCPGW_PYTHON_SDK2"))
+    }
+
     /// Validates an OpenAPI document with openapi-spec-validator: `{"valid": …, "error": …}`.
     static func validateOpenAPI(_ document: JSONValue) async throws -> JSONValue {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("openapi-\(UUID().uuidString).json")
@@ -24,8 +32,8 @@ enum PythonScripts {
         return try await run([directory.appendingPathComponent("validate_openapi.py").path, file.path])
     }
 
-    private static func run(_ arguments: [String]) async throws -> JSONValue {
-        let result = try await ScriptRunner.run(try MCPTestEnvironment.python(), arguments, timeout: .seconds(120))
+    private static func run(_ arguments: [String], python: String? = nil) async throws -> JSONValue {
+        let result = try await ScriptRunner.run(try python ?? MCPTestEnvironment.python(), arguments, timeout: .seconds(120))
         try #require(result.succeeded, "\(result)")
         let line = try #require(result.stdout.split(separator: "\n").last, "\(result)")
         return try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
