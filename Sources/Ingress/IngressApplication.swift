@@ -46,10 +46,11 @@ public struct IngressComponents: Sendable {
         ProtectedResourceRoutes(surface: surface).add(to: router)
         let catalog = MCPToolCatalog(dispatcher: dispatcher, namespace: ToolNamespace(separator: surface.toolNameSeparator))
         let openAPI = OpenAPIRoutes(dispatcher: dispatcher, catalog: catalog, authenticator: authenticator, configuration: configuration, surface: surface)
-        openAPI.addDocuments(to: router)
-        let authenticated = router.group()
-            .add(middleware: ResourceMetadataChallengeMiddleware(surface: surface))
-            .add(middleware: AuthenticationMiddleware(authenticator: authenticator))
+        // Every 401, also of the OpenAPI documents (which authenticate when a token is sent),
+        // names the protected-resource metadata.
+        let challenged = router.group().add(middleware: ResourceMetadataChallengeMiddleware(surface: surface))
+        openAPI.addDocuments(to: challenged)
+        let authenticated = challenged.group().add(middleware: AuthenticationMiddleware(authenticator: authenticator))
         ToolRoutes(dispatcher: dispatcher, configuration: configuration).add(to: authenticated)
         let handler = MCPMethodHandler(catalog: catalog, dispatcher: dispatcher, canceller: canceller, surface: surface, signer: signer)
         MCPRoutes(handler: handler, configuration: configuration, surface: surface, signer: signer, canceller: canceller).add(to: authenticated)

@@ -118,6 +118,58 @@ import Worker
         }
     }
 
+    /// `preferred_username`, `upn`, `email` and `name` are display values an Entra user (or another
+    /// tenant's administrator) can set: a grant or an administrator entry by principal name never
+    /// matches an Entra token, however its names are spelled. Only (`tid`, `oid`) does.
+    @Test func anEntraUsersNamesNeverGrantAccessOrAdministration() async throws {
+        try await EntraStandIn.with(Self.standInState()) { standIn in
+            try await GatewayHarness.run(try Self.options(standIn, graph: false)) { gateway in
+                try await gateway.grants.grantUser(email: "alice@contoso.example", tenantID: nil, objectID: nil, server: "notion")
+                try await gateway.grants.addAdmin(kind: .user, subject: "alice@contoso.example")
+                let token = Self.token(overage: false) { claims in
+                    claims["upn"] = "alice@contoso.example"
+                    claims["email"] = "alice@contoso.example"
+                    claims["name"] = "alice@contoso.example"
+                }
+                let listed = try await gateway.get("/servers", token: token)
+                #expect(listed.status == 200, "\(listed.body)")
+                #expect(Self.serverIDs(listed).isEmpty)
+                #expect(try await gateway.post("/servers/notion/tools/echo", token: token, json: "{}").status == 403)
+                let explain = try await gateway.post("/admin/explain", token: token, json: #"{"server":"notion","user":{"email":"alice@contoso.example"}}"#)
+                #expect(explain.status == 403, "\(explain.body)")
+
+                // The same user granted by tenant and object id is let in.
+                try await gateway.grants.grantUser(email: nil, tenantID: Self.tenant, objectID: Self.user, server: "notion")
+                // (The worker drops its cached grants when PostgreSQL announces the change.)
+                let call = try await eventually(timeout: .seconds(10)) { () -> GatewayHarness.Answer? in
+                    let answer = try await gateway.post("/servers/notion/tools/echo", token: token, json: #"{"text":"by oid"}"#)
+                    return answer.status == 200 ? answer : nil
+                }
+                #expect(call.body.firstText == "by oid")
+            }
+        }
+    }
+
+    /// The groups claim carries object ids; a mapping by display name applies once the id is named
+    /// in `entra_groups`, and a display name sent as a header or any other claim counts for nothing.
+    @Test func aMappingByGroupDisplayNameAppliesToTheGroupsObjectID() async throws {
+        try await EntraStandIn.with(Self.standInState()) { standIn in
+            try await GatewayHarness.run(try Self.options(standIn, graph: false)) { gateway in
+                try await gateway.grants.grantGroup("MCP-Notion", server: "notion")
+                let group = "5e2f9a1c-0d3b-4c6e-8f7a-1b2c3d4e5f60"
+                let token = Self.token(overage: false, groups: [group])
+                let before = try await gateway.post("/servers/notion/tools/echo", token: token, json: "{}", headers: ["X-Entra-Groups": "MCP-Notion"])
+                #expect(before.status == 403)
+                try await gateway.grants.nameGroup(objectID: group, displayName: "MCP-Notion")
+                // The harness's worker caches grants until PostgreSQL announces the change.
+                _ = try await eventually(timeout: .seconds(10)) { () -> Bool? in
+                    try await gateway.post("/servers/notion/tools/echo", token: token, json: #"{"text":"named"}"#).status == 200 ? true : nil
+                }
+                #expect(Self.serverIDs(try await gateway.get("/servers", token: token)) == ["notion"])
+            }
+        }
+    }
+
     @Test func withoutGraphAnOverageUserIsToldGraphIsNotConfigured() async throws {
         try await EntraStandIn.with(Self.standInState()) { standIn in
             try await GatewayHarness.run(try Self.options(standIn, graph: false)) { gateway in

@@ -151,6 +151,76 @@ import Worker
         }
     }
 
+    /// Server `alpha` offers `x__echo` and `x__only`; server `alpha__x` offers `echo` (and the
+    /// fixture's other tools). `alpha__x__echo` names two tools: it is not listed, and a call
+    /// by it is refused as ambiguous. `alpha__x__add` can be split two ways, but only `alpha__x`
+    /// offers its part, so it is called there; `alpha__x__only` likewise reaches `alpha`.
+    @Test func namesThatCollideAcrossServersAreNotListedAndAreRefusedAsAmbiguous() async throws {
+        var alpha = try Fixtures.surfaceServer("alpha")
+        alpha.environment["FIXTURE_EXTRA_TOOLS"] = "x__echo,x__only"
+        let options = GatewayHarness.Options(servers: [alpha, try Fixtures.surfaceServer("alpha__x")], groupGrants: [("Team", "alpha"), ("Team", "alpha__x")])
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            var names: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await gateway.mcp(
+                    token: token, GatewayHarness.request(1, "tools/list", cursor.map { ["cursor": .string($0)] } ?? [:]), version: "2026-07-28"
+                )
+                names += page.body["result"]?["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+                cursor = page.body["result"]?["nextCursor"]?.stringValue
+            } while cursor != nil
+            #expect(!names.contains("alpha__x__echo"))
+            #expect(names.contains("alpha__x__add") && names.contains("alpha__x__only") && names.contains("alpha__echo"))
+            #expect(Set(names).count == names.count)
+
+            func call(_ name: String, _ arguments: JSONValue) async throws -> GatewayHarness.Answer {
+                try await gateway.mcp(token: token, GatewayHarness.request(2, "tools/call", ["name": .string(name), "arguments": arguments]), version: "2026-07-28")
+            }
+            let ambiguous = try await call("alpha__x__echo", ["text": "which?"])
+            #expect(ambiguous.body["error"]?["code"]?.int64Value == -32602, "\(ambiguous.body)")
+            #expect(ambiguous.body["error"]?["message"]?.stringValue?.contains("ambiguous") == true, "\(ambiguous.body)")
+            #expect(try await call("alpha__x__add", ["a": 1, "b": 2]).body["result"]?["structuredContent"]?["result"]?.doubleValue == 3)
+            #expect(try await call("alpha__x__only", ["text": "from alpha"]).body["result"]?.firstText == "from alpha")
+        }
+    }
+
+    /// `MCP_TOOL_NAME_SEPARATOR` changes the names on `/mcp`, for listing and calling alike.
+    @Test func anotherSeparatorNamesAndCallsTheTools() async throws {
+        var options = try Self.options()
+        options.surface.toolNameSeparator = "."
+        try await GatewayHarness.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            let list = try await gateway.mcp(token: token, GatewayHarness.request(1, "tools/list"), version: "2026-07-28")
+            let names = list.body["result"]?["tools"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+            #expect(names.contains("alpha.echo"), "\(names)")
+            #expect(!names.contains("alpha__echo"))
+            let call = try await gateway.mcp(
+                token: token, GatewayHarness.request(2, "tools/call", ["name": "alpha.echo", "arguments": ["text": "dotted"]]), version: "2026-07-28"
+            )
+            #expect(call.body["result"]?.firstText == "dotted", "\(call.body)")
+        }
+    }
+
+    /// A gateway failure is a JSON-RPC error with the gateway's code in `data`, not a tool result:
+    /// the deadline passing (-32003) and a backend that died mid-call (-32005).
+    @Test func gatewayFailuresAreJSONRPCErrorsWithTheGatewaysCode() async throws {
+        try await GatewayHarness.run(try Self.options()) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            var headers = ["Accept": "application/json, text/event-stream", "Content-Type": "application/json", "MCP-Protocol-Version": "2026-07-28"]
+            headers["X-Timeout-Ms"] = "800"
+            let message = GatewayHarness.request(1, "tools/call", ["name": "alpha__sleep", "arguments": ["seconds": 5]])
+            let late = try await gateway.send("POST", "/mcp", token: token, headers: headers, body: Array(try JSONEncoder().encode(message)))
+            #expect(late.body["error"]?["code"]?.int64Value == -32003, "\(late.body)")
+            #expect(late.body["error"]?["data"]?["code"]?.stringValue == "deadline_exceeded")
+            #expect(late.body["error"]?["data"]?["callId"]?.stringValue?.isEmpty == false)
+
+            let crashed = try await gateway.mcp(token: token, GatewayHarness.request(2, "tools/call", ["name": "alpha__crash", "arguments": [:]]), version: "2026-07-28")
+            #expect(crashed.body["error"]?["code"]?.int64Value == -32005, "\(crashed.body)")
+            #expect(crashed.body["error"]?["data"]?["code"]?.stringValue == "backend_error")
+        }
+    }
+
     @Test func aVeryLargeToolListIsPaginatedWithCursors() async throws {
         var bulk = try Fixtures.surfaceServer("bulk")
         bulk.environment["FIXTURE_BULK_TOOLS"] = "600"

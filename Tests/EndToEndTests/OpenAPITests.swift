@@ -50,6 +50,7 @@ import Worker
             #expect(deniedServer.status == 403)
             let badToken = try await gateway.get("/openapi.json", token: "garbage")
             #expect(badToken.status == 401)
+            #expect(badToken.headers["www-authenticate"]?.contains("/.well-known/oauth-protected-resource/openapi.json") == true)
         }
     }
 
@@ -60,6 +61,7 @@ import Worker
             let anonymous = try await gateway.get("/openapi.json", token: nil)
             #expect(anonymous.status == 401)
             #expect(anonymous.errorCode == "unauthenticated")
+            #expect(anonymous.headers["www-authenticate"]?.contains("resource_metadata=") == true)
             #expect(try await gateway.get("/openapi.json", token: gateway.token(groups: ["Everything"])).status == 200)
         }
     }

@@ -18,12 +18,15 @@ struct Explain: AsyncParsableCommand {
     @Option(help: "The user principal name (preferred_username / upn).") var email: String?
     @Option(name: .customLong("entra-tenant"), help: "The token's tid.") var entraTenant: String = "default"
     @Option(help: "The token's oid.") var objectID: String?
+    @Option(
+        help: "How the user signs in: entra-v2, entra-v1, jwt or local-dev. Default: entra-v2 with --object-id, else a non-Entra provider (grants by --email count only there)."
+    ) var method: String?
     @Flag(help: "The token reported group overage (its group list is incomplete).") var overage = false
 
     func run() async throws {
         let principal = Principal(
             subject: objectID ?? email ?? "explain", objectID: objectID, tenantID: entraTenant, userName: email, groups: group, roles: role,
-            authenticationMethod: "explain", groupsOverage: overage ? true : nil
+            authenticationMethod: Authorizer.explainedMethod(method, objectID: objectID), groupsOverage: overage ? true : nil
         )
         let decision = try await DatabaseSession.with { client in
             try await requireServer(server, client, allowAll: false)

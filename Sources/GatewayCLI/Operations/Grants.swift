@@ -56,7 +56,9 @@ struct Grants: AsyncParsableCommand {
     struct AddUser: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "add-user", abstract: "Let one user use a server: by --entra-tenant and --object-id (preferred), or by --email.")
-        @Option(help: "User principal name / e-mail (compatibility; names can change, ids cannot).") var email: String?
+        @Option(
+            help: "User principal name / e-mail (compatibility, for identity providers other than Entra: Entra users are matched by --entra-tenant and --object-id only)."
+        ) var email: String?
         @Option(name: .customLong("entra-tenant"), help: "The user's Entra tenant id (tid).") var entraTenant: String?
         @Option(help: "The user's Entra object id (oid).") var objectID: String?
         @Option(help: "The tenant the grant is in.") var tenant: String = GrantStore.defaultTenant
@@ -73,6 +75,9 @@ struct Grants: AsyncParsableCommand {
                 try await GrantStore(database: client).grantUser(email: email, tenantID: entraTenant, objectID: objectID, server: server, tenant: tenant)
             }
             print("Granted '\(server)' to the user in tenant '\(tenant)'.")
+            if email != nil && objectID == nil {
+                print("Note: a grant by name never matches an Entra token (names can be changed by users); grant Entra users by --entra-tenant and --object-id.")
+            }
         }
     }
 

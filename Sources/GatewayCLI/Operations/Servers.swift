@@ -35,7 +35,12 @@ struct Servers: AsyncParsableCommand {
         @Option(help: "URL of an HTTP server.") var url: String?
         @Option(help: "Command of a stdio server.") var command: String?
         @Option(name: .customLong("arg"), help: "An argument of the stdio command (repeat for more).") var arguments: [String] = []
-        @Option(name: .customLong("env"), help: "NAME=value for the stdio server's environment (repeat for more).") var environment: [String] = []
+        @Option(
+            name: .customLong("env"),
+            help: "NAME=value for the stdio server's environment (repeat for more). Stored as plain text: put secrets in 'credentials set --env'."
+        ) var environment: [String] = []
+        @Flag(help: "Accept --env names that look like secrets (TOKEN, SECRET, PASSWORD, KEY, ...) in plain text anyway.")
+        var plaintextSecretsOK = false
         @Option(help: "Default call timeout in milliseconds.") var timeoutMs: Int = 60_000
         @Flag(help: "Add it disabled.") var disabled = false
         @Flag(help: "Calls need a tenant credential ('credentials set'); without one they are refused.") var credentialRequired = false
@@ -50,7 +55,13 @@ struct Servers: AsyncParsableCommand {
             var variables: [String: String] = [:]
             for pair in environment {
                 guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else { throw OperatorError("--env takes NAME=value, got '\(pair)'") }
-                variables[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+                let name = String(pair[..<equals])
+                if !plaintextSecretsOK, ServerRecord.looksLikeSecret(name) {
+                    throw OperatorError(
+                        "--env \(name) looks like a secret, and a server's environment is stored as plain text; seal it per tenant with 'mcpgw credentials set --tenant T --server \(id) --env \(name)' (or pass --plaintext-secrets-ok)"
+                    )
+                }
+                variables[name] = String(pair[pair.index(after: equals)...])
             }
             if kind == .stdio, command == nil { throw OperatorError("a stdio server needs --command") }
             if kind != .stdio, url.flatMap(URL.init(string:))?.scheme == nil { throw OperatorError("an HTTP server needs --url (http:// or https://)") }

@@ -189,11 +189,7 @@ struct MCPMethodHandler: Sendable {
             case .server(let id):
                 target = (id, name)
             case .aggregate:
-                let servers = try await catalog.allowedServers(principal: context.principal, callID: callID, trace: context.trace)
-                guard let resolved = catalog.namespace.resolve(name, among: servers) else {
-                    throw GatewayError(.notFound, "unknown tool '\(name)': no server you may use offers it")
-                }
-                target = resolved
+                target = try await catalog.resolve(name, principal: context.principal, callID: callID, trace: context.trace)
             }
             let (server, tool) = target
             logger.info("MCP tools/call", metadata: [LogKeys.server: "\(server)", LogKeys.tool: "\(tool)", "http_call_id": "\(context.httpCallID)"])

@@ -48,7 +48,43 @@ struct MCPToolCatalog: Sendable {
                 for await (index, tools) in group { lists[index] = tools }
                 return lists
             }
-            return Listing(tools: lists.flatMap { $0 }, servers: servers)
+            var tools = lists.flatMap { $0 }
+            let collisions = ToolNamespace.collisions(tools.compactMap { $0["name"]?.stringValue })
+            if !collisions.isEmpty {
+                logger.warning(
+                    "Tools whose qualified names collide are left out of the aggregate listing; rename a server or use /servers/{server}/mcp",
+                    metadata: ["tools": "\(collisions.sorted().joined(separator: ", "))"]
+                )
+                tools.removeAll { collisions.contains($0["name"]?.stringValue ?? "") }
+            }
+            return Listing(tools: tools, servers: servers)
+        }
+    }
+
+    /// The server and tool an aggregate name stands for. When the name can be split against
+    /// more than one of the caller's servers, those servers' listings decide: exactly one of them
+    /// must offer its part of the name, or the call is refused as ambiguous.
+    func resolve(_ name: String, principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> (server: String, tool: String) {
+        let servers = try await allowedServers(principal: principal, callID: callID, trace: trace)
+        let candidates = namespace.candidates(name, among: servers)
+        guard let first = candidates.first else {
+            throw GatewayError(.notFound, "unknown tool '\(name)': no server you may use offers it")
+        }
+        if candidates.count == 1 { return first }
+        var offering: [(server: String, tool: String)] = []
+        for candidate in candidates {
+            let id = UUIDs.derived(callID, "tools/list", candidate.server)
+            let result = try await dispatcher.listTools(server: candidate.server, principal: principal, callID: id, trace: trace)
+            if (result["tools"]?.arrayValue ?? []).contains(where: { $0["name"]?.stringValue == candidate.tool }) { offering.append(candidate) }
+        }
+        switch offering.count {
+        case 0: throw GatewayError(.notFound, "unknown tool '\(name)': no server you may use offers it")
+        case 1: return offering[0]
+        default:
+            let servers = offering.map { "'\($0.server)'" }.joined(separator: " and ")
+            throw GatewayError(
+                .badRequest, "the tool name '\(name)' is ambiguous: the servers \(servers) both offer a tool by that name; call it through /servers/{server}/mcp"
+            )
         }
     }
 

@@ -4,7 +4,10 @@ import Shared
 /// Names of tools on the aggregate endpoint: `{server}{separator}{tool}`.
 ///
 /// Server ids may themselves contain the separator's characters (`a__b` is a valid id), so a
-/// name is split against the servers the caller may use, longest id first, never by position.
+/// name is split against the servers the caller may use, never by position. One name can then
+/// stand for two tools (server `a` with tool `b__c`, server `a__b` with tool `c`): the listing
+/// leaves such names out (``MCPToolCatalog``), and a call by one is refused unless only one of
+/// the servers offers its part of the name.
 struct ToolNamespace: Sendable {
     let separator: String
 
@@ -12,15 +15,22 @@ struct ToolNamespace: Sendable {
         server + separator + tool
     }
 
-    /// The server and tool a qualified name stands for, among `servers`; nil when none matches.
-    func resolve(_ name: String, among servers: [String]) -> (server: String, tool: String)? {
-        for server in servers.sorted(by: { $0.count > $1.count }) {
+    /// Every (server, tool) that `name` can stand for among `servers`, longest server id first;
+    /// empty when none matches.
+    func candidates(_ name: String, among servers: [String]) -> [(server: String, tool: String)] {
+        servers.sorted { $0.count != $1.count ? $0.count > $1.count : $0 < $1 }.compactMap { server in
             let prefix = server + separator
-            if name.hasPrefix(prefix), name.count > prefix.count {
-                return (server, String(name.dropFirst(prefix.count)))
-            }
+            guard name.hasPrefix(prefix), name.count > prefix.count else { return nil }
+            return (server, String(name.dropFirst(prefix.count)))
         }
-        return nil
+    }
+
+    /// The qualified names that occur more than once in `names`.
+    static func collisions(_ names: [String]) -> Set<String> {
+        var seen = Set<String>()
+        var repeated = Set<String>()
+        for name in names where !seen.insert(name).inserted { repeated.insert(name) }
+        return repeated
     }
 }
 

@@ -21,7 +21,7 @@ struct OpenAPIRoutes {
     let surface: ToolSurfaceConfiguration
 
     /// The documents: authentication is optional here, so they hang off the bare router.
-    func addDocuments(to router: Router<GatewayRequestContext>) {
+    func addDocuments(to router: RouterGroup<GatewayRequestContext>) {
         router.get("openapi.json") { request, context in
             try await document(request, context: context, server: nil)
         }

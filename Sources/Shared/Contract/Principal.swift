@@ -114,3 +114,19 @@ extension Principal {
         public var description: String { rawValue }
     }
 }
+
+extension Principal {
+    /// The name a user grant by principal name may match (`user_tenant_access.user_email`, the
+    /// seed's compatibility form), lower-cased; `nil` when name grants must not apply.
+    ///
+    /// Entra principals are never matched by name: `preferred_username`, `upn`, `email` and
+    /// `name` are for display and audit only, since a user or another tenant's administrator can
+    /// set them; an Entra user is granted by (`tid`, `oid`). Names still count for the other
+    /// identity providers (a configured OpenID issuer, local development keys), where the
+    /// issuer that signed the token vouches for the name.
+    public var nameForGrants: String? {
+        if authenticationMethod == .entraV1 || authenticationMethod == .entraV2 { return nil }
+        guard let name = userName?.lowercased(), !name.isEmpty else { return nil }
+        return name
+    }
+}

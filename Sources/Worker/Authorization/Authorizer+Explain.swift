@@ -5,7 +5,11 @@ extension Authorizer {
     /// Answers an administrator's "may this user call this tool, and why" (``CallKind/explain``).
     ///
     /// `arguments`: `{"server": "github", "tool": "delete_repo", "user": {"groups": [...],
-    /// "roles": [...], "email": "...", "tenantId": "...", "objectId": "...", "groupsOverage": true}}`.
+    /// "roles": [...], "email": "...", "tenantId": "...", "objectId": "...", "groupsOverage": true, "method": "entra-v2"}}`.
+    /// `method` is how the user would authenticate (``Principal/AuthenticationMethod``): with
+    /// `entra-v1`/`entra-v2` grants by principal name do not count (``Principal/nameForGrants``).
+    /// Without it, a user given by `objectId` is taken as an Entra user, one given by `email`
+    /// only as a user of another identity provider.
     /// Only principals listed in `gateway_admins` (by group, app role or user) may ask; anyone
     /// else is refused with `forbidden`. The decision is made uncached, with the same function
     /// calls go through, and the answer names credentials but never shows their values.
@@ -35,11 +39,24 @@ extension Authorizer {
             }
             return array.compactMap(\.stringValue)
         }
+        let method: Principal.AuthenticationMethod
+        switch user["method"] {
+        case nil, .null?: method = Self.explainedMethod(nil, objectID: user["objectId"]?.stringValue)
+        case .string(let value)?: method = Self.explainedMethod(value, objectID: nil)
+        default: throw GatewayError(.badRequest, "'user.method' must be a string such as 'entra-v2'")
+        }
         let principal = Principal(
             subject: user["objectId"]?.stringValue ?? user["email"]?.stringValue ?? "explain", objectID: user["objectId"]?.stringValue,
             tenantID: user["tenantId"]?.stringValue ?? "default", userName: user["email"]?.stringValue, groups: try strings("groups"),
-            roles: try strings("roles"), authenticationMethod: "explain", groupsOverage: user["groupsOverage"] == .bool(true) ? true : nil
+            roles: try strings("roles"), authenticationMethod: method, groupsOverage: user["groupsOverage"] == .bool(true) ? true : nil
         )
         return try await decide(principal, server: server, tool: tool, cached: false).json
+    }
+
+    /// How an explained user authenticates: `method` when given; else an Entra user (v2) when
+    /// the user is given by object id, and a user of another identity provider when by name only.
+    public static func explainedMethod(_ method: String?, objectID: String?) -> Principal.AuthenticationMethod {
+        if let method { return Principal.AuthenticationMethod(rawValue: method) }
+        return objectID != nil ? .entraV2 : "explain"
     }
 }

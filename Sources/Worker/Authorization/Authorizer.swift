@@ -10,7 +10,8 @@ import Synchronization
 /// The rules (docs/tenancy.md):
 /// - Deny by default: only a row of `access_grants` opens a server, for a group of the token
 ///   (object id, or display name through `entra_groups`), the user (`tid` + `oid`, or the user
-///   principal name), or an app role of the token. `*` grants every server.
+///   principal name for identity providers other than Entra: ``Principal/nameForGrants``), or
+///   an app role of the token. `*` grants every server.
 /// - When several grants name the server, the most specific one names the tenant (this server
 ///   over `*`; user by id, user by name, group, role; then tenant id). Only that tenant's grants
 ///   apply to the call: a call never mixes tenants.
@@ -190,7 +191,7 @@ public final class Authorizer: Sendable {
 
     private func grants(for principal: Principal, cached: Bool) async throws(GatewayError) -> [AccessGrant] {
         let key = PrincipalKey(
-            tenantID: principal.tenantID, objectID: principal.objectID ?? "", userName: principal.userName?.lowercased() ?? "",
+            tenantID: principal.tenantID, objectID: principal.objectID ?? "", userName: principal.nameForGrants ?? "",
             groups: principal.groups.sorted(), roles: principal.roles.sorted()
         )
         let now = ContinuousClock.now

@@ -242,6 +242,7 @@ public struct GrantStore: Sendable {
     /// Whether `principal` is a gateway administrator (`gateway_admins`).
     public func isAdmin(_ principal: Principal) async throws -> Bool {
         let user = principal.objectID.map { "\(principal.tenantID)/\($0)" } ?? ""
+        let name = principal.nameForGrants ?? ""
         let rows = try await database.query(
             """
             WITH caller_groups AS (
@@ -253,7 +254,7 @@ public struct GrantStore: Sendable {
                     (a.subject_kind = 'group' AND a.subject IN (SELECT name FROM caller_groups))
                  OR (a.subject_kind = 'role' AND a.subject = ANY(\(principal.roles)::text[]))
                  OR (a.subject_kind = 'user' AND ((\(user) <> '' AND a.subject = \(user))
-                                                  OR (\(principal.userName?.lowercased() ?? "") <> '' AND lower(a.subject) = \(principal.userName?.lowercased() ?? ""))))
+                                                  OR (\(name) <> '' AND lower(a.subject) = \(name))))
             ) AS admin
             """
         )

@@ -68,3 +68,14 @@ public struct ServerRecord: Sendable, Equatable, Codable {
         )
     }
 }
+
+extension ServerRecord {
+    /// Whether an environment variable's name suggests a secret (`GITHUB_TOKEN`, `API_KEY`,
+    /// `DB_PASSWORD`, ...). A server's environment is stored in plain text, so the CLI refuses
+    /// such names there and points at the sealed per-tenant credentials instead.
+    public static func looksLikeSecret(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        let markers = ["TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY", "API_KEY", "PRIVATE_KEY", "CREDENTIAL", "ACCESS_KEY", "AUTH"]
+        return markers.contains { upper.contains($0) } || upper.hasSuffix("_KEY") || upper == "KEY"
+    }
+}

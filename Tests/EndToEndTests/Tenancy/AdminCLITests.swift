@@ -131,4 +131,76 @@ import Worker
             try fails(["admins", "remove", "--role", "Nobody"], saying: "is not an administrator")
         }
     }
+
+    /// The rest of the commands, each listed back after it ran: servers list and disable, tenants
+    /// add, list and remove, user and role grants and their revocation, rules list and revoke,
+    /// credentials from a file, shares of the platform's credential, removal; and the refusal of
+    /// a secret-looking variable in a server's plain-text environment.
+    @Test func everyListingShowsWhatTheOtherCommandsChanged() async throws {
+        try await PostgresTestDatabase.withSchema { database in
+            func ok(_ arguments: [String], stdin: String? = nil, key: String? = nil) throws -> String {
+                let result = try Self.run(database, arguments, stdin: stdin, key: key)
+                #expect(result.status == 0, "mcpgw \(arguments.joined(separator: " ")): \(result.error)")
+                return result.output
+            }
+            func fails(_ arguments: [String], saying text: String) throws {
+                let result = try Self.run(database, arguments)
+                #expect(result.status != 0, "mcpgw \(arguments.joined(separator: " ")) should fail")
+                #expect((result.error + result.output).contains(text), "mcpgw \(arguments.joined(separator: " ")): \(result.error)")
+            }
+            _ = try ok(["migrate"])
+            _ = try ok(["servers", "add", "--id", "wiki", "--transport", "streamable_http", "--url", "http://127.0.0.1:9/mcp"])
+            _ = try ok(["servers", "add", "--id", "files", "--transport", "stdio", "--command", "/bin/true", "--env", "ROOT=/srv"])
+            try fails(["servers", "add", "--id", "gh", "--transport", "stdio", "--command", "/bin/true", "--env", "GITHUB_TOKEN=ghp_x"],
+                saying: "credentials set --tenant T --server gh --env GITHUB_TOKEN")
+            #expect(try ok(["servers", "list"]).contains("wiki\tstreamable_http\tenabled"))
+            _ = try ok(["servers", "disable", "wiki"])
+            #expect(try ok(["servers", "list"]).contains("wiki\tstreamable_http\tdisabled"))
+
+            _ = try ok(["tenants", "add", "initech", "--name", "Initech", "--entra-tenant", "11111111-2222-3333-4444-555555555555"])
+            #expect(try ok(["tenants", "list"]).contains("initech\tInitech"))
+
+            _ = try ok(["grants", "add-user", "--entra-tenant", "11111111-2222-3333-4444-555555555555", "--object-id", "oid-9", "--tenant", "initech", "files"])
+            #expect(try ok(["grants", "add-user", "--email", "ann@example.com", "files"]).contains("never matches an Entra token"))
+            _ = try ok(["grants", "add-role", "Files.Reader", "files", "--tenant", "initech"])
+            let listed = try ok(["grants", "list"])
+            #expect(listed.contains("initech\tuser 11111111-2222-3333-4444-555555555555/oid-9\tfiles"), "\(listed)")
+            #expect(listed.contains("default\tuser ann@example.com\tfiles"))
+            #expect(listed.contains("initech\trole Files.Reader\tfiles"))
+
+            let roleGrant = try #require(listed.split(separator: "\n").first { $0.contains("role Files.Reader") }?.split(separator: "\t").first).dropFirst()
+            let added = try ok(["rules", "add", "--grant", String(roleGrant), "--allow", "read_*", "--deny", "read_secret*"])
+            #expect(added.contains("allow 'read_*'") && added.contains("deny 'read_secret*'"))
+            let rules = try ok(["rules", "list"])
+            #expect(rules.contains("allow\tread_*\tgrant #\(roleGrant)"), "\(rules)")
+            let denyRule = try #require(rules.split(separator: "\n").first { $0.contains("deny\tread_secret*") }?.split(separator: "\t").first).dropFirst()
+            _ = try ok(["rules", "revoke", String(denyRule)])
+            #expect(!(try ok(["rules", "list"]).contains("read_secret*")))
+
+            _ = try ok(["grants", "revoke-role", "Files.Reader", "files"])
+            _ = try ok(["grants", "revoke-user", "--email", "ann@example.com", "files"])
+            _ = try ok(["grants", "revoke-user", "--entra-tenant", "11111111-2222-3333-4444-555555555555", "--object-id", "oid-9", "files"])
+            #expect(try ok(["grants", "list"]).contains("No grants"))
+
+            // Credentials: from a file; the platform's shared only by an explicit share; removal.
+            let file = FileManager.default.temporaryDirectory.appending(path: "credential-\(UUID().uuidString)")
+            try "from-a-file-\(UUID().uuidString)\n".write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            _ = try ok(["credentials", "set", "--tenant", "initech", "--server", "files", "--env", "FILES_TOKEN", "--file", file.path], key: Self.key)
+            _ = try ok(["credentials", "set", "--tenant", "platform", "--server", "wiki", "--header", "X-Api-Key"], stdin: "platform-key", key: Self.key)
+            _ = try ok(["credentials", "share", "--tenant", "initech", "--server", "wiki"])
+            let credentials = try ok(["credentials", "list"])
+            #expect(credentials.contains("initech\tfiles\tenv FILES_TOKEN\tkey cli-k1"), "\(credentials)")
+            #expect(credentials.contains("initech\twiki\tuses the platform's credential (shared)"))
+            #expect(!credentials.contains("platform-key") && !credentials.contains("from-a-file"))
+            _ = try ok(["credentials", "unshare", "--tenant", "initech", "--server", "wiki"])
+            #expect(try ok(["credentials", "remove", "--tenant", "initech", "--server", "files", "--env", "FILES_TOKEN"]).contains("Removed 1 credential(s)"))
+            let after = try ok(["credentials", "list"])
+            #expect(!after.contains("initech"), "\(after)")
+
+            _ = try ok(["tenants", "remove", "initech"])
+            #expect(!(try ok(["tenants", "list"]).contains("initech")))
+            try fails(["tenants", "remove", "initec"], saying: "no tenant 'initec'")
+        }
+    }
 }

@@ -41,6 +41,42 @@ import Worker
         }
     }
 
+    /// A rotated credential (the tenant's key changed at the vendor) reaches the backend from the
+    /// running worker without a restart, over HTTP (headers) and stdio (a new process environment).
+    @Test(arguments: [FixtureTransport.streamableHTTP, .stdio])
+    func aChangedCredentialReachesTheBackendFromARunningWorker(transport: FixtureTransport) async throws {
+        let fixture = try FixtureServer(transport)
+        let server = TenancySetup.record(fixture, id: "github", credentialRequired: true)
+        let keyring = TenancySetup.keyring()
+        var options = GatewayHarness.Options(servers: [server])
+        options.credentialKeyring = keyring
+        try await TenancySetup.with(fixture) {
+            try await GatewayHarness.run(options) { gateway in
+                try await TenancySetup.customerTenants(gateway)
+                try await gateway.grants.grantGroup("Tenant-Google", server: "github")
+                let credentials = CredentialStore(database: gateway.database, keyring: keyring)
+                let first = "first-\(UUID().uuidString)"
+                let second = "second-\(UUID().uuidString)"
+                try await credentials.setFixtureCredential(tenant: "google", server: server, secret: first)
+                let google = gateway.token(subject: "gina", groups: ["Tenant-Google"])
+                let before = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
+                #expect(TenancySetup.credentialSeen(before) == transport.seen(first), "\(before.body)")
+
+                try await credentials.setFixtureCredential(tenant: "google", server: server, secret: second)
+                let after = try await eventually(timeout: .seconds(10)) { () -> GatewayHarness.Answer? in
+                    let answer = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
+                    return TenancySetup.credentialSeen(answer) == transport.seen(second) ? answer : nil
+                }
+                #expect(after.status == 200)
+                // And it stays the new one: no call goes out with the old credential any more.
+                for _ in 0..<3 {
+                    let again = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
+                    #expect(TenancySetup.credentialSeen(again) == transport.seen(second))
+                }
+            }
+        }
+    }
+
     @Test func aServerThatNeedsACredentialRefusesATenantWithoutOneAndUsesThePlatformsOnlyWhenShared() async throws {
         let fixture = try FixtureServer(.stdio)
         let server = TenancySetup.record(fixture, id: "atlassian", credentialRequired: true)

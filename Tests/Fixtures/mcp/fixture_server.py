@@ -247,6 +247,7 @@ def show_credential(ctx: Context) -> dict[str, Any]:
 # odd.name/ü x(text)  -> echoes; a name with a dot, a slash, a space and a non-ASCII letter
 # scalar_schema        -> listed only, with an inputSchema that is not an object ({"type": "string"})
 # FIXTURE_BULK_TOOLS=N -> N more echoing tools, bulk_0000 ... (for paginated listings)
+# FIXTURE_EXTRA_TOOLS=a,b -> more echoing tools by these names (for names that collide on /mcp)
 # wait_for_cancel(seconds) -> sleeps; records {"event": "wait_started"} when it starts and
 #                        {"event": "cancelled", "tool": "wait_for_cancel"} when it is cancelled
 
@@ -258,6 +259,9 @@ if os.environ.get("FIXTURE_SURFACE_TOOLS"):
 
     for _index in range(int(os.environ.get("FIXTURE_BULK_TOOLS", "0"))):
         server.add_tool(_odd_echo, name=f"bulk_{_index:04d}", description=f"Bulk tool {_index}.")
+
+    for _name in filter(None, os.environ.get("FIXTURE_EXTRA_TOOLS", "").split(",")):
+        server.add_tool(_odd_echo, name=_name, description=f"Echoes; named {_name}.")
 
     @server.tool()
     async def wait_for_cancel(seconds: float, ctx: Context) -> str:

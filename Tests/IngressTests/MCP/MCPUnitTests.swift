@@ -55,20 +55,25 @@ import Testing
 
 @Suite struct MCPNamingTests {
     @Test(arguments: [
-        ("alpha__echo", ["alpha", "beta"], "alpha", "echo"),
-        ("a__b__tool", ["a", "a__b"], "a__b", "tool"),
-        ("a__b__tool", ["a"], "a", "b__tool"),
-        ("beta__odd.name/ü x", ["beta"], "beta", "odd.name/ü x"),
+        ("alpha__echo", ["alpha", "beta"], [("alpha", "echo")]),
+        ("a__b__tool", ["a", "a__b"], [("a__b", "tool"), ("a", "b__tool")]),
+        ("a__b__tool", ["a"], [("a", "b__tool")]),
+        ("beta__odd.name/ü x", ["beta"], [("beta", "odd.name/ü x")]),
     ])
-    func qualifiedNamesResolveAgainstTheCallersServers(name: String, servers: [String], server: String, tool: String) {
-        let resolved = ToolNamespace(separator: "__").resolve(name, among: servers)
-        #expect(resolved?.server == server)
-        #expect(resolved?.tool == tool)
+    func qualifiedNamesSplitAgainstTheCallersServersLongestFirst(name: String, servers: [String], expected: [(String, String)]) {
+        let candidates = ToolNamespace(separator: "__").candidates(name, among: servers)
+        #expect(candidates.map(\.server) == expected.map(\.0))
+        #expect(candidates.map(\.tool) == expected.map(\.1))
     }
 
     @Test(arguments: ["gamma__echo", "alpha__", "echo", "alpha_echo"])
     func namesOfNoGrantedServerDoNotResolve(name: String) {
-        #expect(ToolNamespace(separator: "__").resolve(name, among: ["alpha", "beta"]) == nil)
+        #expect(ToolNamespace(separator: "__").candidates(name, among: ["alpha", "beta"]).isEmpty)
+    }
+
+    @Test func namesListedTwiceAreCollisions() {
+        #expect(ToolNamespace.collisions(["a__b__c", "a__x", "a__b__c", "b__y"]) == ["a__b__c"])
+        #expect(ToolNamespace.collisions(["a__x", "b__x"]).isEmpty)
     }
 
     @Test func cursorsRoundTripAndForeignOnesAreRefused() {
@@ -130,5 +135,27 @@ import Testing
         } catch {
             #expect(error.error.code == -32600)
         }
+    }
+}
+
+@Suite struct MCPErrorMappingTests {
+    static let expected: [(GatewayErrorCode, Int)] = [
+        (.badRequest, -32602), (.payloadTooLarge, -32602), (.invalidEnvelope, -32602), (.notFound, -32602),
+        (.forbidden, -32001), (.unauthenticated, -32001), (.deadlineExceeded, -32003), (.unavailable, -32004),
+        (.authorizationUnavailable, -32004), (.backendError, -32005), (.cancelled, -32006), (.internal, -32603),
+    ]
+
+    /// Every gateway error code has its JSON-RPC code; `data` keeps the gateway's code and the call id.
+    @Test(arguments: expected)
+    func gatewayErrorsMapToTheirJSONRPCCodes(code: GatewayErrorCode, expected: Int) {
+        let error = MCPErrorMapping.jsonRPCError(GatewayError(code, "what happened"), callID: "c-1")
+        #expect(error.code == expected)
+        #expect(error.message == "what happened")
+        #expect(error.data?["code"]?.stringValue == code.rawValue)
+        #expect(error.data?["callId"]?.stringValue == "c-1")
+    }
+
+    @Test func theTableAboveCoversEveryGatewayErrorCode() {
+        #expect(Set(Self.expected.map(\.0)) == Set(GatewayErrorCode.allCases))
     }
 }

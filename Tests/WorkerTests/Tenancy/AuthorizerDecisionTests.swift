@@ -108,4 +108,82 @@ import Worker
             #expect(!(try await authorizer.decide(member, server: "github", tool: nil).allowed))
         }
     }
+
+    @Test func theCacheTTLIsASafetyNetWhenNoChangeIsAnnounced() async throws {
+        try await Self.withModel { client, grants, _ in
+            try await grants.grantGroup("Team", server: "github")
+            let authorizer = Authorizer(database: client, cacheTTL: .milliseconds(300))
+            let member = Self.principal(groups: ["Team"])
+            #expect(try await authorizer.decide(member, server: "github", tool: nil).allowed)
+            try await grants.revokeGroup("Team", server: "github")
+            // No listener announces the revocation: the cached grant lasts until its TTL, no longer.
+            #expect(try await authorizer.decide(member, server: "github", tool: nil).allowed)
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(!(try await authorizer.decide(member, server: "github", tool: nil).allowed))
+        }
+    }
+
+    /// Equally specific grants in two tenants (the seed's Tenant-Google and Tenant-AcmeCorp both
+    /// map atlassian): the tenant is chosen the same way every time (by tenant id), and the
+    /// decision lists both candidates so that `explain` shows the overlap.
+    @Test func equallySpecificGrantsInTwoTenantsAreDecidedTheSameWayEveryTime() async throws {
+        try await Self.withModel { client, grants, _ in
+            try await grants.grantGroup("Tenant-Google", server: "github", tenant: "google")
+            try await grants.grantGroup("Tenant-AcmeCorp", server: "github", tenant: "acmecorp")
+            let authorizer = Authorizer(database: client)
+            for groups in [["Tenant-Google", "Tenant-AcmeCorp"], ["Tenant-AcmeCorp", "Tenant-Google"]] {
+                let decision = try await authorizer.decide(Self.principal(groups: groups), server: "github", tool: nil, cached: false)
+                #expect(decision.allowed && decision.tenant == "acmecorp")
+                #expect(decision.candidates.map(\.tenant) == ["acmecorp", "google"])
+            }
+        }
+    }
+
+    /// A grant by principal name counts for identity providers that vouch for the name, never for
+    /// an Entra token (its names are display values), and the same holds for administrators.
+    @Test(arguments: [(Principal.AuthenticationMethod.localDev, true), (.genericJWTForTests, true), (.entraV2, false), (.entraV1, false)])
+    func grantsByNameCountOnlyOutsideEntra(method: Principal.AuthenticationMethod, counts: Bool) async throws {
+        try await Self.withModel { client, grants, _ in
+            try await grants.grantUser(email: "Ann@Example.com", tenantID: nil, objectID: nil, server: "github")
+            try await grants.addAdmin(kind: .user, subject: "ann@example.com")
+            let ann = Principal(subject: "ann", objectID: "oid-ann", tenantID: "tid-a", userName: "ann@example.COM", authenticationMethod: method)
+            #expect(try await Authorizer(database: client).decide(ann, server: "github", tool: nil).allowed == counts)
+            #expect(try await grants.isAdmin(ann) == counts)
+        }
+    }
+
+    /// The seed's tables, now views over `access_grants`: rows written and deleted through them
+    /// are grants the decision sees, in the tenant they name (or the group's, or `default`).
+    @Test func theLegacyTablesWriteAndDeleteGrantsThroughTheirViews() async throws {
+        try await Self.withModel { client, grants, _ in
+            try await grants.assignGroup("Tenant-Google", toTenant: "google")
+            try await client.execute("INSERT INTO group_tenant_mapping (group_name, tenant_id) VALUES ('Tenant-Google', 'github'), ('Team', 'notion')")
+            try await client.execute("INSERT INTO user_tenant_access (user_email, tenant_id) VALUES ('bo@example.com', 'github')")
+            try await client.execute(
+                "INSERT INTO user_tenant_access (user_tenant_id, user_object_id, tenant_id, grant_tenant) VALUES ('tid-a', 'oid-7', 'notion', 'acmecorp')"
+            )
+            let all = try await grants.grants()
+            #expect(all.contains { $0.subject == "Tenant-Google" && $0.server == "github" && $0.tenant == "google" })
+            #expect(all.contains { $0.subject == "Team" && $0.server == "notion" && $0.tenant == "default" })
+            #expect(all.contains { $0.kind == .user && $0.server == "notion" && $0.tenant == "acmecorp" })
+            let authorizer = Authorizer(database: client)
+            let user = Self.principal(oid: "oid-7")
+            let decision = try await authorizer.decide(user, server: "notion", tool: nil, cached: false)
+            #expect(decision.allowed && decision.tenant == "acmecorp")
+            let bo = Principal(subject: "bo", tenantID: "tid-a", userName: "bo@example.com", authenticationMethod: .localDev)
+            #expect(try await authorizer.decide(bo, server: "github", tool: nil, cached: false).allowed)
+
+            try await client.execute("DELETE FROM group_tenant_mapping WHERE group_name = 'Tenant-Google' AND tenant_id = 'github'")
+            try await client.execute("DELETE FROM user_tenant_access WHERE user_object_id = 'oid-7'")
+            #expect(!(try await authorizer.decide(Self.principal(groups: ["Tenant-Google"]), server: "github", tool: nil, cached: false).allowed))
+            #expect(!(try await authorizer.decide(user, server: "notion", tool: nil, cached: false).allowed))
+            let mappings = try await client.query("SELECT count(*)::int AS n FROM group_tenant_mapping")
+            #expect(try mappings[0].decode(Int.self, "n") == 1)
+        }
+    }
+}
+
+extension Principal.AuthenticationMethod {
+    /// The generic OpenID profile's method (`jwt`, declared in Ingress), spelled here without it.
+    static let genericJWTForTests: Self = "jwt"
 }
