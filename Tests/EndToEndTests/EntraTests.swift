@@ -210,6 +210,8 @@ import Worker
                 } catch {
                     // The server closed the connection on the oversized header: refused cleanly.
                 }
+                // And it goes on serving.
+                #expect(try await gateway.get("/servers", token: Self.token(overage: false, groups: [Self.githubGroup])).status == 200)
 
                 // A token without the gateway's scope: 403 insufficient_scope.
                 let unscoped = try await gateway.get("/servers", token: Self.token(overage: false) { $0["scp"] = "User.Read" })

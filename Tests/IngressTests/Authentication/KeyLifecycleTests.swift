@@ -211,6 +211,40 @@ struct KeyLifecycleTests {
             }
         }
     }
+
+    /// In the background, with no token asking: a rotated key set is fetched once the current one
+    /// is `interval` old, so a token under the new key verifies without an unknown-kid fetch, and
+    /// a token under the retired key is refused.
+    @Test func theRefresherFetchesRotatedKeysInTheBackground() async throws {
+        try await AuthenticationHarness.run { harness in
+            let refresher = JWKSRefresher(cache: harness.cache, interval: .milliseconds(300), retryInterval: .milliseconds(100))
+            let group = ServiceGroup(services: [refresher], logger: JWKSTestServer.quietLogger)
+            let path = JWKSTestServer.entraPath(tenant: EntraFixture.tenantA)
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                _ = try await eventually(timeout: .seconds(10)) { await harness.cache.isReady ? true : nil }
+                await harness.server.publish(TestSigningKey.jwks([.secondary]), at: path)
+                // No token asks for the new key: only the refresher can bring it.
+                _ = try await eventually(timeout: .seconds(10)) { () -> Bool? in
+                    await harness.cache.status().contains { $0.url.path == path && $0.keyIDs == [TestSigningKey.secondary.kid] } ? true : nil
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                let fetched = await harness.server.requests(at: path)
+                // Fetched by the refresher: the new key verifies at once, the old one no longer does.
+                let fresh = TestToken(key: .secondary, claims: EntraFixture.v2Claims()).signed(by: .secondary)
+                let principal = try await harness.authenticate(authorization: "Bearer " + fresh)
+                #expect(principal.tenantID == EntraFixture.tenantA)
+                #expect(await harness.server.requests(at: path) == fetched)
+                do throws(AuthenticationError) {
+                    _ = try await harness.authenticate(authorization: "Bearer " + TestToken(claims: EntraFixture.v2Claims()).signed())
+                    Issue.record("a token under the retired key was accepted")
+                } catch {
+                    #expect(error.code == .unknownKey)
+                }
+            }
+        }
+    }
 }
 
 @Suite("Signing keys through OpenID metadata discovery")

@@ -122,6 +122,12 @@ let tokenCases: [TokenCase] = [
         token.header["nonce"] = "mJ7m1VQ2s9JQ1b-3a2mS3nN_rPq2r8b8iPzkO1o2c8E"
         return "Bearer " + token.signed()
     },
+    // A nonce header alone is refused, whatever the audience says.
+    TokenCase("nonce header on a token for the gateway's audience", .rejected(.graphToken, unauthorized)) {
+        var token = TestToken(claims: EntraFixture.v2Claims())
+        token.header["nonce"] = "mJ7m1VQ2s9JQ1b-3a2mS3nN_rPq2r8b8iPzkO1o2c8E"
+        return "Bearer " + token.signed()
+    },
     .bearer("Graph audience without nonce", .rejected(.graphToken, unauthorized)) { v2Token { $0["aud"] = "https://graph.microsoft.com" } },
 
     // Keys and signatures.
@@ -225,5 +231,53 @@ struct TokenVerificationMatrixTests {
         #expect(token.utf8.count <= 32_768)
         let huge = v2Token { $0["groups"] = EntraFixture.manyGroups(1300) }
         #expect(huge.utf8.count >= 65_536)
+    }
+}
+
+/// A single-tenant deployment that accepts only v2 tokens: the other version, the tenant the
+/// multi-tenant matrix allows, and an issuer naming another tenant are all refused.
+@Suite("Token verification, single tenant, v2 only")
+struct SingleTenantTokenTests {
+    static let cases: [(String, AuthenticationError.Code?, @Sendable () -> String)] = [
+        ("valid v2 token of the tenant", nil, { TestToken(claims: EntraFixture.v2Claims()).signed() }),
+        ("v1 token of the tenant", .wrongIssuer, { TestToken(claims: EntraFixture.v1Claims()).signed() }),
+        ("v2 token of another (elsewhere allowed) tenant", .tenantNotAllowed, { TestToken(claims: EntraFixture.v2Claims(tenant: EntraFixture.tenantB)).signed() }),
+        ("issuer of another tenant with this tid", .issuerTenantMismatch, {
+            var claims = EntraFixture.v2Claims()
+            claims["iss"] = .string("https://login.microsoftonline.com/\(EntraFixture.tenantB)/v2.0")
+            return TestToken(claims: claims).signed()
+        }),
+        ("tid that is not a GUID", .tenantNotAllowed, {
+            var claims = EntraFixture.v2Claims()
+            claims["tid"] = "contoso"
+            claims["iss"] = "https://login.microsoftonline.com/contoso/v2.0"
+            return TestToken(claims: claims).signed()
+        }),
+    ]
+
+    @Test(arguments: cases.indices)
+    func onlyTheConfiguredTenantAndVersionAreAccepted(index: Int) async throws {
+        let (name, expected, token) = Self.cases[index]
+        let server = JWKSServerState()
+        await server.publish(TestSigningKey.jwks([.primary]), at: JWKSTestServer.entraPath(tenant: EntraFixture.tenantA))
+        await server.publish(TestSigningKey.jwks([.primary]), at: JWKSTestServer.entraPath(tenant: EntraFixture.tenantB))
+        try await JWKSTestServer.run(server) { port in
+            let configuration = try AuthenticationConfiguration(
+                entra: EntraProfile(
+                    tenantIDs: [EntraFixture.tenantA], clientID: EntraFixture.gatewayClientID, tokenVersions: [.v2],
+                    authority: URL(string: "http://127.0.0.1:\(port)")!, requiredScopes: ["\(EntraFixture.appIDURI)/\(EntraFixture.requiredScope)"],
+                    requiredRoles: [EntraFixture.requiredRole], allowedClientApps: [EntraFixture.openWebUIClientID]
+                )
+            )
+            let harness = AuthenticationHarness(port: port, server: server, configuration: configuration)
+            do throws(AuthenticationError) {
+                let principal = try await harness.authenticate(authorization: "Bearer " + token())
+                #expect(expected == nil, "\(name): expected \(String(describing: expected)), got \(principal.subject)")
+                #expect(principal.tenantID == EntraFixture.tenantA)
+            } catch {
+                #expect(error.code == expected, "\(name): \(error)")
+                #expect(error.status == .unauthorized)
+            }
+        }
     }
 }
