@@ -24,29 +24,11 @@ struct MCPToolCatalog: Sendable {
             return Listing(tools: (result["tools"]?.arrayValue ?? []).map { ToolShape.normalized($0) }, servers: [server])
         case .aggregate:
             let servers = try await allowedServers(principal: principal, callID: callID, trace: trace)
-            let lists = await withTaskGroup(of: (Int, [JSONValue]).self) { group in
-                for (index, server) in servers.enumerated() {
-                    group.addTask {
-                        let id = UUIDs.derived(callID, "tools/list", server)
-                        do throws(GatewayError) {
-                            let result = try await dispatcher.listTools(server: server, principal: principal, callID: id, trace: trace)
-                            let tools = (result["tools"]?.arrayValue ?? []).compactMap { tool -> JSONValue? in
-                                guard let name = tool["name"]?.stringValue else { return nil }
-                                return ToolShape.normalized(tool, name: namespace.qualified(server: server, tool: name))
-                            }
-                            return (index, tools)
-                        } catch {
-                            logger.warning(
-                                "A server's tools are left out of the aggregate listing",
-                                metadata: [LogKeys.server: "\(server)", "error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)"]
-                            )
-                            return (index, [])
-                        }
-                    }
+            let lists = await toolsByServer(servers, principal: principal, callID: callID, purpose: "tools/list", trace: trace, logger: logger).map { entry in
+                entry.tools.compactMap { tool -> JSONValue? in
+                    guard let name = tool["name"]?.stringValue else { return nil }
+                    return ToolShape.normalized(tool, name: namespace.qualified(server: entry.server, tool: name))
                 }
-                var lists = [[JSONValue]](repeating: [], count: servers.count)
-                for await (index, tools) in group { lists[index] = tools }
-                return lists
             }
             var tools = lists.flatMap { $0 }
             let collisions = ToolNamespace.collisions(tools.compactMap { $0["name"]?.stringValue })
@@ -59,6 +41,37 @@ struct MCPToolCatalog: Sendable {
             }
             return Listing(tools: tools, servers: servers)
         }
+    }
+
+    /// Each server's tools (as the backend lists them, filtered by the worker's decision), fetched
+    /// in parallel and returned in the order of `servers`. A server that fails to list (backend
+    /// down, timeout) is left out and logged, so one broken backend does not hide the others.
+    func toolsByServer(
+        _ servers: [String], principal: Principal, callID: String, purpose: String, trace: TraceContext?, logger: Logger
+    ) async -> [(server: String, tools: [JSONValue])] {
+        let lists = await withTaskGroup(of: (Int, [JSONValue]?).self) { group in
+            for (index, server) in servers.enumerated() {
+                group.addTask {
+                    do throws(GatewayError) {
+                        let id = UUIDs.derived(callID, purpose, server)
+                        let result = try await dispatcher.listTools(server: server, principal: principal, callID: id, trace: trace)
+                        return (index, result["tools"]?.arrayValue ?? [])
+                    } catch {
+                        logger.warning(
+                            "A server's tools are left out of the listing",
+                            metadata: [
+                                LogKeys.server: "\(server)", "listing": "\(purpose)", "error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)",
+                            ]
+                        )
+                        return (index, nil)
+                    }
+                }
+            }
+            var lists = [[JSONValue]?](repeating: nil, count: servers.count)
+            for await (index, tools) in group { lists[index] = tools }
+            return lists
+        }
+        return zip(servers, lists).compactMap { server, tools in tools.map { (server, $0) } }
     }
 
     /// The server and tool an aggregate name stands for. When the name can be split against

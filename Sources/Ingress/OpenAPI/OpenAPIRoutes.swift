@@ -121,16 +121,8 @@ struct OpenAPIRoutes {
             return (result["tools"]?.arrayValue ?? []).map { .init(server: server, tool: $0) }
         }
         let servers = try await catalog.allowedServers(principal: principal, callID: context.callID, trace: trace)
-        var operations: [OpenAPIDocument.Operation] = []
-        for id in servers {
-            do {
-                let result = try await dispatcher.listTools(server: id, principal: principal, callID: UUIDs.derived(context.callID, "openapi", id), trace: trace)
-                operations += (result["tools"]?.arrayValue ?? []).map { .init(server: id, tool: $0) }
-            } catch {
-                context.logger.warning("A server's tools are left out of the OpenAPI document", metadata: [LogKeys.server: "\(id)", LogKeys.error: "\(error.message)"])
-            }
-        }
-        return operations
+        let lists = await catalog.toolsByServer(servers, principal: principal, callID: context.callID, purpose: "openapi", trace: trace, logger: context.logger)
+        return lists.flatMap { entry in entry.tools.map { OpenAPIDocument.Operation(server: entry.server, tool: $0) } }
     }
 
     private func catalogOperations(server: String?, callID: String, trace: TraceContext?) async throws(GatewayError) -> [OpenAPIDocument.Operation] {
