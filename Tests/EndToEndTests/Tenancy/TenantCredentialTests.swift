@@ -7,8 +7,11 @@ import Worker
 /// Each tenant reaches its backends with its own credential, sealed at rest; no credential means
 /// a clear refusal, and the platform's key is used only where a share says so.
 @Suite struct TenantCredentialTests {
-    @Test(arguments: [FixtureTransport.streamableHTTP, .stdio])
-    func eachTenantsCallReachesTheBackendWithItsOwnCredential(transport: FixtureTransport) async throws {
+    /// A gateway with the fixture server as `github` (credential required) over `transport`, the
+    /// customer tenants, and a credentials keyring.
+    static func withCredentialGateway(
+        _ transport: FixtureTransport, _ body: @escaping @Sendable (GatewayHarness, ServerRecord, CredentialKeyring) async throws -> Void
+    ) async throws {
         let fixture = try FixtureServer(transport)
         let server = TenancySetup.record(fixture, id: "github", credentialRequired: true)
         let keyring = TenancySetup.keyring()
@@ -17,27 +20,34 @@ import Worker
         try await TenancySetup.with(fixture) {
             try await GatewayHarness.run(options) { gateway in
                 try await TenancySetup.customerTenants(gateway)
-                try await gateway.grants.grantGroup("Tenant-Google", server: "github")
-                try await gateway.grants.grantGroup("Tenant-AcmeCorp", server: "github")
-                let credentials = CredentialStore(database: gateway.database, keyring: keyring)
-                let googleSecret = "google-\(UUID().uuidString)"
-                let acmeSecret = "acme-\(UUID().uuidString)"
-                try await credentials.setFixtureCredential(tenant: "google", server: server, secret: googleSecret)
-                try await credentials.setFixtureCredential(tenant: "acmecorp", server: server, secret: acmeSecret)
-
-                let google = gateway.token(subject: "gina", groups: ["Tenant-Google"])
-                let acme = gateway.token(subject: "arno", groups: ["Tenant-AcmeCorp"])
-                // Alternating, so that a backend session shared across tenants would show.
-                for (token, expected) in [(google, googleSecret), (acme, acmeSecret), (google, googleSecret), (acme, acmeSecret)] {
-                    let answer = try await gateway.post("/servers/github/tools/show_credential", token: token, json: "{}")
-                    #expect(answer.status == 200, "\(answer.body)")
-                    #expect(TenancySetup.credentialSeen(answer) == transport.seen(expected))
-                }
-                // Neither the reply nor an error ever carries the other tenant's secret.
-                let listing = try await gateway.get("/servers/github/tools", token: acme)
-                #expect(listing.status == 200)
-                #expect(!"\(listing.body)".contains(googleSecret))
+                try await body(gateway, server, keyring)
             }
+        }
+    }
+
+    @Test(arguments: [FixtureTransport.streamableHTTP, .stdio])
+    func eachTenantsCallReachesTheBackendWithItsOwnCredential(transport: FixtureTransport) async throws {
+        try await Self.withCredentialGateway(transport) { gateway, server, keyring in
+            try await gateway.grants.grantGroup("Tenant-Google", server: "github")
+            try await gateway.grants.grantGroup("Tenant-AcmeCorp", server: "github")
+            let credentials = CredentialStore(database: gateway.database, keyring: keyring)
+            let googleSecret = "google-\(UUID().uuidString)"
+            let acmeSecret = "acme-\(UUID().uuidString)"
+            try await credentials.setFixtureCredential(tenant: "google", server: server, secret: googleSecret)
+            try await credentials.setFixtureCredential(tenant: "acmecorp", server: server, secret: acmeSecret)
+
+            let google = gateway.token(subject: "gina", groups: ["Tenant-Google"])
+            let acme = gateway.token(subject: "arno", groups: ["Tenant-AcmeCorp"])
+            // Alternating, so that a backend session shared across tenants would show.
+            for (token, expected) in [(google, googleSecret), (acme, acmeSecret), (google, googleSecret), (acme, acmeSecret)] {
+                let answer = try await gateway.post("/servers/github/tools/show_credential", token: token, json: "{}")
+                #expect(answer.status == 200, "\(answer.body)")
+                #expect(TenancySetup.credentialSeen(answer) == transport.seen(expected))
+            }
+            // Neither the reply nor an error ever carries the other tenant's secret.
+            let listing = try await gateway.get("/servers/github/tools", token: acme)
+            #expect(listing.status == 200)
+            #expect(!"\(listing.body)".contains(googleSecret))
         }
     }
 
@@ -45,34 +55,26 @@ import Worker
     /// running worker without a restart, over HTTP (headers) and stdio (a new process environment).
     @Test(arguments: [FixtureTransport.streamableHTTP, .stdio])
     func aChangedCredentialReachesTheBackendFromARunningWorker(transport: FixtureTransport) async throws {
-        let fixture = try FixtureServer(transport)
-        let server = TenancySetup.record(fixture, id: "github", credentialRequired: true)
-        let keyring = TenancySetup.keyring()
-        var options = GatewayHarness.Options(servers: [server])
-        options.credentialKeyring = keyring
-        try await TenancySetup.with(fixture) {
-            try await GatewayHarness.run(options) { gateway in
-                try await TenancySetup.customerTenants(gateway)
-                try await gateway.grants.grantGroup("Tenant-Google", server: "github")
-                let credentials = CredentialStore(database: gateway.database, keyring: keyring)
-                let first = "first-\(UUID().uuidString)"
-                let second = "second-\(UUID().uuidString)"
-                try await credentials.setFixtureCredential(tenant: "google", server: server, secret: first)
-                let google = gateway.token(subject: "gina", groups: ["Tenant-Google"])
-                let before = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
-                #expect(TenancySetup.credentialSeen(before) == transport.seen(first), "\(before.body)")
+        try await Self.withCredentialGateway(transport) { gateway, server, keyring in
+            try await gateway.grants.grantGroup("Tenant-Google", server: "github")
+            let credentials = CredentialStore(database: gateway.database, keyring: keyring)
+            let first = "first-\(UUID().uuidString)"
+            let second = "second-\(UUID().uuidString)"
+            try await credentials.setFixtureCredential(tenant: "google", server: server, secret: first)
+            let google = gateway.token(subject: "gina", groups: ["Tenant-Google"])
+            let before = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
+            #expect(TenancySetup.credentialSeen(before) == transport.seen(first), "\(before.body)")
 
-                try await credentials.setFixtureCredential(tenant: "google", server: server, secret: second)
-                let after = try await eventually(timeout: .seconds(10)) { () -> GatewayHarness.Answer? in
-                    let answer = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
-                    return TenancySetup.credentialSeen(answer) == transport.seen(second) ? answer : nil
-                }
-                #expect(after.status == 200)
-                // And it stays the new one: no call goes out with the old credential any more.
-                for _ in 0..<3 {
-                    let again = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
-                    #expect(TenancySetup.credentialSeen(again) == transport.seen(second))
-                }
+            try await credentials.setFixtureCredential(tenant: "google", server: server, secret: second)
+            let after = try await eventually(timeout: .seconds(10)) { () -> GatewayHarness.Answer? in
+                let answer = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
+                return TenancySetup.credentialSeen(answer) == transport.seen(second) ? answer : nil
+            }
+            #expect(after.status == 200)
+            // And it stays the new one: no call goes out with the old credential any more.
+            for _ in 0..<3 {
+                let again = try await gateway.post("/servers/github/tools/show_credential", token: google, json: "{}")
+                #expect(TenancySetup.credentialSeen(again) == transport.seen(second))
             }
         }
     }
