@@ -141,7 +141,8 @@ import Worker
 
     /// A grant by principal name counts for identity providers that vouch for the name, never for
     /// an Entra token (its names are display values), and the same holds for administrators.
-    @Test(arguments: [(Principal.AuthenticationMethod.localDev, true), (.genericJWTForTests, true), (.entraV2, false), (.entraV1, false)])
+    /// (`"jwt"` is the generic OpenID profile's method, declared in Ingress.)
+    @Test(arguments: [(Principal.AuthenticationMethod.localDev, true), ("jwt", true), (.entraV2, false), (.entraV1, false)])
     func grantsByNameCountOnlyOutsideEntra(method: Principal.AuthenticationMethod, counts: Bool) async throws {
         try await Self.withModel { client, grants, _ in
             try await grants.grantUser(email: "Ann@Example.com", tenantID: nil, objectID: nil, server: "github")
@@ -181,9 +182,4 @@ import Worker
             #expect(try mappings[0].decode(Int.self, "n") == 1)
         }
     }
-}
-
-extension Principal.AuthenticationMethod {
-    /// The generic OpenID profile's method (`jwt`, declared in Ingress), spelled here without it.
-    static let genericJWTForTests: Self = "jwt"
 }
