@@ -285,6 +285,27 @@ if os.environ.get("FIXTURE_SURFACE_TOOLS"):
 # ---- end of the surface tests' tools ------------------------------------------------------------
 
 
+# ---- Ground truth for fault tests (reliability) ---------------------------------------------------
+# Only with FIXTURE_SIDE_EFFECTS=1, so other tests keep their tool list:
+# side_effect(id, seconds) -> a tool with a side effect the gateway does not control: records
+#                        {"event": "side_effect_started", "id": id} when it starts and, after
+#                        `seconds`, {"event": "side_effect", "id": id} when it has run; answers id.
+#                        A fault test counts these lines to know what ran once, twice or never.
+
+if os.environ.get("FIXTURE_SIDE_EFFECTS"):
+
+    @server.tool()
+    async def side_effect(id: str, seconds: float = 0.0) -> str:
+        """Records one execution of `id` in the events file, then answers `id`."""
+        record({"event": "side_effect_started", "id": id})
+        if seconds > 0:
+            await anyio.sleep(seconds)
+        record({"event": "side_effect", "id": id})
+        return id
+
+# ---- end of the fault tests' tools ------------------------------------------------------------------
+
+
 # FastMCP turns every exception in a tool into a tool error (isError: true). A JSON-RPC error
 # needs an McpError raised from the low-level handler, so rpc_error is answered there.
 _sdk_call_tool = server._mcp_server.request_handlers[types.CallToolRequest]
