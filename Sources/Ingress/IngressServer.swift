@@ -44,14 +44,16 @@ public enum IngressServer {
             authenticator: authenticator, logger: logger, surface: surface
         )
         let application = components.buildApplication(logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: JWKSRefresher(cache: keys, configuration: authentication)), .init(service: application)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
-                logger: logger
-            )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [.init(service: JWKSRefresher(cache: keys, configuration: authentication)), .init(service: application)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
         )
+        // Requests in flight get INGRESS_SHUTDOWN_GRACE_MS to be answered; then the rest
+        // is cancelled (their callers see the connection close).
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        let group = ServiceGroup(configuration: groupConfiguration)
         logger.info(
             "Starting ingress",
             metadata: ["http": "\(configuration.host):\(configuration.port)", "amqp_url": "\(amqpConfiguration.redactedURL)"]
@@ -59,6 +61,7 @@ public enum IngressServer {
         do {
             try await group.run()
         } catch {
+            logger.critical("Ingress stopped on an error", metadata: [LogKeys.error: "\(error)"])
             try? await httpClient.shutdown()
             throw error
         }

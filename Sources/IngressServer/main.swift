@@ -1,5 +1,12 @@
+import Foundation
 import Ingress
 import Shared
 
 GatewayLogging.bootstrap()
-try await IngressServer.run()
+// Every failure was logged (one line, naming the variable for configuration errors): exit
+// non-zero without a backtrace.
+do {
+    try await IngressServer.run()
+} catch {
+    exit(1)
+}

@@ -24,10 +24,15 @@ public struct WorkerComponents: Sendable {
     /// Calls cancelled by clients, shared by the pipeline and the cancellation listener.
     public let cancellations: CancellationRegistry
     let cancellationListener: CancellationListener
+    /// Holds this process's presence lock, so other workers can tell whether its calls still run.
+    public let presence: WorkerPresence
+    /// Runs each call at most once; knows each call's state.
+    public let ledger: CallLedger
 
     public init(
         configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
-        database: PostgresClient, executor: any ToolExecutor, credentialKeyring: CredentialKeyring? = nil, logger: Logger
+        database: PostgresClient, executor: any ToolExecutor, credentialKeyring: CredentialKeyring? = nil, logger: Logger,
+        startup: (@Sendable () async throws -> Void)? = nil
     ) {
         var logger = logger
         logger[metadataKey: "worker_id"] = .string(configuration.workerID)
@@ -50,18 +55,21 @@ public struct WorkerComponents: Sendable {
         )
         tenancyListener = TenancyChangeListener(configuration: database.configuration, authorizer: authorizer, logger: logger)
         metrics = WorkerMetrics()
+        ledger = CallLedger(database: database)
+        presence = WorkerPresence(configuration: database.configuration, instance: ledger.instance, logger: logger)
         cancellations = CancellationRegistry()
         cancellationListener = CancellationListener(
             consumer: consumer, queue: topology.cancelQueue(worker: configuration.workerID), signer: signer, registry: cancellations, logger: logger
         )
         let processor = RequestProcessor(
             workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
-            authorizer: authorizer, ledger: CallLedger(database: database), executor: executor, publisher: publisher,
-            topology: topology, logger: logger, cancellations: cancellations
+            authorizer: authorizer, ledger: ledger, executor: executor, publisher: publisher,
+            topology: topology, logger: logger, cancellations: cancellations, minimumStartBudget: configuration.minimumStartBudget,
+            metrics: metrics
         )
         service = WorkerService(
-            configuration: configuration, consumer: consumer, topology: topology, catalog: catalog, processor: processor, metrics: metrics,
-            logger: logger
+            configuration: configuration, consumer: consumer, publisher: publisher, topology: topology, catalog: catalog, processor: processor,
+            metrics: metrics, logger: logger, presence: presence, startup: startup
         )
     }
 
@@ -69,8 +77,9 @@ public struct WorkerComponents: Sendable {
     /// first and the database and the publisher last.
     public func services(logger: Logger, extra: [any Service] = []) -> [any Service] {
         let health = WorkerHealthApplication.build(
-            configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, logger: logger
+            configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, service: service,
+            logger: logger
         )
-        return [database, publisher, tenancyListener] + extra + [consumer, cancellationListener, service, health]
+        return [database, publisher, tenancyListener, presence] + extra + [consumer, cancellationListener, service, health]
     }
 }

@@ -4,8 +4,10 @@ import ServiceLifecycle
 import Shared
 import UnixSignals
 
-/// The worker process: configuration from the environment, migrations, then one service group
-/// (database, publisher, MCP backends, consumer, pipeline, health port) until SIGTERM.
+/// The worker process: configuration from the environment, then one service group (database,
+/// publisher, MCP backends, consumer, pipeline, health port) until SIGTERM. Migrations and key
+/// checks run inside the group, retried until they pass, so that a database outage or a schema
+/// not yet migrated leaves the worker running and not ready instead of crash-looping.
 public enum WorkerServer {
     public static func run(environment: EnvironmentReader = EnvironmentReader()) async throws {
         let logger = Logger(label: "mcp-worker")
@@ -16,6 +18,8 @@ public enum WorkerServer {
         let databaseConfiguration: PostgresConfiguration
         let mcpConfiguration: MCPClientConfiguration
         let keyring: CredentialKeyring
+        let migrations: [Migration]
+        let migrate: Bool
         do {
             configuration = try WorkerConfiguration(environment: environment)
             amqpConfiguration = try AMQPConfiguration(environment: environment, connectionName: "mcp-worker.\(configuration.workerID)")
@@ -24,37 +28,47 @@ public enum WorkerServer {
             databaseConfiguration = try PostgresConfiguration(environment: environment, applicationName: "mcp-worker")
             mcpConfiguration = try MCPClientConfiguration(environment: environment)
             keyring = try CredentialKeyring(environment: environment)
+            migrations = try Migration.load(environment: environment)
+            migrate = try environment.bool("WORKER_MIGRATE", default: true)
         } catch {
             logger.critical("Configuration error: \(error)")
             throw error
         }
 
         let database = PostgresClient(configuration: databaseConfiguration, logger: logger)
-        // Every worker may apply migrations at start: an advisory lock makes concurrent starts safe.
-        if try environment.bool("WORKER_MIGRATE", default: true) {
-            _ = try await Migrator(client: database, migrations: try Migration.load(environment: environment), logger: logger).migrate()
-        }
-        // A wrong key, or credentials sealed under a key id this worker lacks, stop it here.
-        do {
+        // Checked (and retried, never fatal) before the first delivery is taken: the schema at
+        // this build's version (every worker may migrate: an advisory lock makes concurrent
+        // starts safe; with WORKER_MIGRATE=false it waits for a migration job), then the
+        // credentials key (a wrong key, or credentials sealed under a key id this worker lacks).
+        let startup: @Sendable () async throws -> Void = {
+            let migrator = Migrator(client: database, migrations: migrations, logger: logger)
+            if migrate {
+                try await migrator.migrate()
+            } else {
+                let pending = try await migrator.pending()
+                guard pending.isEmpty else {
+                    throw StartupError(
+                        "the database schema is behind this worker (migrations \(pending.map { "\($0.version)_\($0.name)" }.joined(separator: ", ")) not applied; run `mcpgw migrate`)"
+                    )
+                }
+            }
             try await CredentialStore(database: database, keyring: keyring).verifyKeys()
-        } catch {
-            logger.critical("Credentials key error: \(error)")
-            await database.shutdown()
-            throw error
         }
         let pool = MCPBackendPool(configuration: mcpConfiguration, logger: logger)
         let components = WorkerComponents(
             configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer, database: database,
-            executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: keyring, logger: logger
+            executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: keyring, logger: logger, startup: startup
         )
-        let group = ServiceGroup(
-            configuration: .init(
-                services: components.services(logger: logger, extra: [pool]).map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                cancellationSignals: [],
-                logger: logger
-            )
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: components.services(logger: logger, extra: [pool]).map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            cancellationSignals: [],
+            logger: logger
         )
+        // In-flight calls get WORKER_SHUTDOWN_GRACE_MS; the rest of the shutdown (replies,
+        // acks, connections) a few seconds more; past that, everything is cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace + .seconds(10)
+        let group = ServiceGroup(configuration: groupConfiguration)
         logger.info(
             "Starting worker",
             metadata: [
@@ -62,6 +76,17 @@ public enum WorkerServer {
                 "amqp_url": "\(amqpConfiguration.redactedURL)",
             ]
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("Worker stopped on an error", metadata: [LogKeys.error: "\(error)"])
+            throw error
+        }
     }
+}
+
+/// A start-up check that has not passed yet (the worker retries it).
+struct StartupError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

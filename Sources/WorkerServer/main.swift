@@ -1,5 +1,12 @@
+import Foundation
 import Shared
 import Worker
 
 GatewayLogging.bootstrap()
-try await WorkerServer.run()
+// Every failure was logged (one line, naming the variable for configuration errors): exit
+// non-zero without a backtrace.
+do {
+    try await WorkerServer.run()
+} catch {
+    exit(1)
+}

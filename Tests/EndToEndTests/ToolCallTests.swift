@@ -157,9 +157,10 @@ import Worker
     }
 }
 
-/// A tool with side effects never runs twice because a worker died and the broker redelivered.
+/// A tool with side effects never runs twice because a worker died and the broker redelivered,
+/// and its caller is told the truth: the outcome is unknown (it may have run), not "not run".
 @Suite struct RedeliveryTests {
-    @Test func aCallInterruptedByAWorkersDeathIsNotRunAgainByAnother() async throws {
+    @Test func aCallInterruptedByAWorkersDeathIsNotRunAgainByAnotherAndItsOutcomeIsUnknown() async throws {
         var options = GatewayHarness.Options(servers: [try Fixtures.stdioServer("echo")], groupGrants: [("Team", "echo")])
         options.workers = 2
         options.workerConcurrency = 1
@@ -180,11 +181,20 @@ import Worker
             victim.kill()
 
             let answer = try await slow
-            #expect(answer.status == 502, "\(answer.body)")
-            #expect(answer.errorCode == "backend_error")
-            #expect(answer.body["error"]?["message"]?.stringValue?.contains("not run twice") == true)
+            #expect(answer.status == 409, "\(answer.body)")
+            #expect(answer.errorCode == "outcome_unknown")
+            #expect(answer.body["error"]?["mayHaveRun"]?.boolValue == true)
+            #expect(answer.headers["x-call-id"] == running.callID)
             let rows = try await gateway.database.query("SELECT count(*) AS n FROM call_executions WHERE call_id = \(running.callID)::uuid")
             #expect(try rows[0].decode(Int.self, "n") == 1)
+
+            // The caller can learn the outcome later; another caller learns nothing.
+            let status = try await gateway.get("/calls/\(running.callID)", token: token)
+            #expect(status.status == 200, "\(status.body)")
+            #expect(status.body["state"]?.stringValue == "outcome_unknown")
+            #expect(status.body["tool"]?.stringValue == "sleep")
+            let stranger = try await gateway.get("/calls/\(running.callID)", token: gateway.token(subject: "someone-else", groups: ["Team"]))
+            #expect(stranger.status == 404)
         }
     }
 }

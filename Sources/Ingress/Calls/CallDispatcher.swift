@@ -41,14 +41,25 @@ public struct CallDispatcher: Sendable {
 
     /// `tools/call`: the MCP result (`content`, `structuredContent`, `isError`). With `onProgress`,
     /// the backend's progress notifications reach it while the call runs.
+    /// With an `idempotencyKey`, `callID` must be the one derived from it (``CallHeaders``): a
+    /// retry then finds the first attempt in the workers' call ledger and never runs it again.
     public func callTool(
         server: String, tool: String, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration, trace: TraceContext?,
-        onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil
+        idempotencyKey: String? = nil, onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil
     ) async throws(GatewayError) -> JSONValue {
         try await requireKnown(server)
         return try await send(
             kind: .callTool, server: server, tool: tool, arguments: arguments, principal: principal, callID: callID, timeout: timeout,
-            trace: trace, onProgress: onProgress
+            trace: trace, idempotencyKey: idempotencyKey, onProgress: onProgress
+        )
+    }
+
+    /// `GET /calls/{callId}`: what became of a call, from the workers' call ledger (its caller or
+    /// a gateway administrator only).
+    public func callStatus(of target: String, principal: Principal, callID: String, trace: TraceContext?) async throws(GatewayError) -> JSONValue {
+        try await send(
+            kind: .callStatus, server: RequestEnvelope.catalogServer, tool: nil, arguments: ["callId": .string(target)], principal: principal,
+            callID: callID, timeout: configuration.listTimeout, trace: trace
         )
     }
 
@@ -68,13 +79,13 @@ public struct CallDispatcher: Sendable {
 
     func send(
         kind: CallKind, server: String, tool: String?, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration,
-        trace: TraceContext?, onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil
+        trace: TraceContext?, idempotencyKey: String? = nil, onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil
     ) async throws(GatewayError) -> JSONValue {
         let now = Date.now
         let envelope = RequestEnvelope(
             callID: callID, kind: kind, server: server, tool: tool, arguments: arguments, principal: principal, issuedAt: now,
             deadline: now.addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18),
-            trace: trace ?? .fresh(), wantsProgress: onProgress != nil
+            trace: trace ?? .fresh(), idempotencyKey: idempotencyKey, wantsProgress: onProgress != nil
         )
         do {
             try envelope.validate()

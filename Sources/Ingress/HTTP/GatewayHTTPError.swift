@@ -10,14 +10,19 @@ public struct GatewayHTTPError: Error, HTTPResponseError, Sendable, CustomString
     public var code: String
     public var message: String
     public var callID: String?
+    /// Shown as `mayHaveRun: true` when the call failed after its backend call had started.
+    public var mayHaveRun: Bool?
     public var headers: HTTPFields
 
-    public init(status: HTTPResponse.Status, code: String, message: String, callID: String?, headers: HTTPFields = [:]) {
+    public init(
+        status: HTTPResponse.Status, code: String, message: String, callID: String?, headers: HTTPFields = [:], mayHaveRun: Bool? = nil
+    ) {
         self.status = status
         self.code = code
         self.message = message
         self.callID = callID
         self.headers = headers
+        self.mayHaveRun = mayHaveRun
     }
 
     public init(_ error: GatewayError, callID: String?) {
@@ -29,7 +34,7 @@ public struct GatewayHTTPError: Error, HTTPResponseError, Sendable, CustomString
         }
         self.init(
             status: HTTPResponse.Status(code: error.code.httpStatus), code: error.code.rawValue, message: error.message, callID: callID,
-            headers: headers
+            headers: headers, mayHaveRun: error.mayHaveRun
         )
     }
 
@@ -38,12 +43,13 @@ public struct GatewayHTTPError: Error, HTTPResponseError, Sendable, CustomString
             var code: String
             var message: String
             var callId: String?
+            var mayHaveRun: Bool?
         }
         var error: Detail
     }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message, callId: callID)))
+        let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message, callId: callID, mayHaveRun: mayHaveRun)))
         var headers = self.headers
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))

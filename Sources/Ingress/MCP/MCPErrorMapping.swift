@@ -6,17 +6,19 @@ import Shared
 /// Codes: unknown tools (and servers) and bad arguments are the spec's -32602; the gateway's own
 /// failures use the implementation-defined range: -32001 forbidden, -32003 deadline exceeded,
 /// -32004 unavailable (broker, backend down, authorization unavailable: retry later), -32005
-/// backend error, -32006 cancelled; anything else -32603.
+/// backend error, -32006 cancelled, -32007 outcome unknown (it may have run: look it up or retry
+/// with the same `Idempotency-Key`); anything else -32603.
 enum MCPErrorMapping {
     static func jsonRPCError(_ error: GatewayError, callID: String) -> JSONRPCError {
         let code: Int =
             switch error.code {
-            case .badRequest, .payloadTooLarge, .invalidEnvelope, .notFound: -32602
+            case .badRequest, .payloadTooLarge, .invalidEnvelope, .notFound, .idempotencyKeyReused: -32602
             case .forbidden, .unauthenticated: -32001
             case .deadlineExceeded: -32003
             case .unavailable, .authorizationUnavailable: -32004
             case .backendError: -32005
             case .cancelled: -32006
+            case .outcomeUnknown: -32007
             case .internal: -32603
             }
         return JSONRPCError(

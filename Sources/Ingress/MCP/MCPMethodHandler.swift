@@ -199,7 +199,7 @@ struct MCPMethodHandler: Sendable {
             }
             return try await dispatcher.callTool(
                 server: server, tool: tool, arguments: arguments == .null ? [:] : arguments, principal: context.principal, callID: callID,
-                timeout: context.timeout, trace: context.trace, onProgress: onProgress
+                timeout: context.timeout, trace: context.trace, idempotencyKey: context.idempotencyKey, onProgress: onProgress
             )
         } catch {
             logger.info("MCP tools/call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)"])

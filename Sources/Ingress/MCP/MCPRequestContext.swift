@@ -15,15 +15,21 @@ struct MCPRequestContext: Sendable {
     var httpCallID: String
     var trace: TraceContext?
     var timeout: Duration
+    /// The request's `Idempotency-Key`: a `tools/call` made with it gets the call id derived from
+    /// the caller and the key, so that a retry never runs the tool twice.
+    var idempotencyKey: String? = nil
     var logger: Logger
 
     var isStateless: Bool { protocolVersion == MCPProtocolVersion.stateless }
 
-    /// The call id of the `tools/call` request `id`. Within a session it is derived from the
+    /// The call id of the `tools/call` request `id`. With an `Idempotency-Key` it is derived from
+    /// the caller and the key (a `notifications/cancelled` sent in another request cannot name
+    /// it then; closing the stream still cancels it). Within a session it is derived from the
     /// session (its nonce), the caller and the JSON-RPC id, so a `notifications/cancelled` that
     /// reaches another replica names the same call. Without a session nothing could correlate a
     /// cancellation, so the call gets a fresh id (it is cancelled by closing its stream).
     func callID(forRequest id: JSONValue) -> String? {
+        if let idempotencyKey { return CallHeaders.callID(idempotencyKey: idempotencyKey, principal: principal) }
         guard let session, !isStateless else { return nil }
         return UUIDs.derived("mcp-call", session.nonce, session.principalBinding, Self.canonical(id))
     }

@@ -69,6 +69,12 @@ struct MCPRoutes {
             }
         }
 
+        let headers: CallHeaders
+        do {
+            headers = try CallHeaders(request, configuration: configuration, callID: context.callID)
+        } catch {
+            return try failure(.badRequest, .invalidRequest(error.message))
+        }
         let bytes = try await request.body.collectJSONBody(limit: configuration.maxBodyBytes, callID: context.callID)
         let value: JSONValue
         do {
@@ -79,10 +85,13 @@ struct MCPRoutes {
         let mcpContext = MCPRequestContext(
             principal: principal, scope: scope, session: session,
             protocolVersion: headerVersion ?? session?.protocolVersion ?? "2025-03-26", httpCallID: context.callID, trace: request.traceContext,
-            timeout: configuration.timeout(requestedMilliseconds: request.requestedTimeoutMilliseconds), logger: context.logger
+            timeout: headers.timeout, idempotencyKey: headers.idempotencyKey, logger: context.logger
         )
 
         if let batch = value.arrayValue {
+            if headers.idempotencyKey != nil {
+                return try failure(.badRequest, .invalidRequest("an Idempotency-Key names one tools/call; send it without a batch"))
+            }
             return try await handleBatch(batch, context: mcpContext)
         }
         let message: JSONRPCMessage
@@ -99,13 +108,19 @@ struct MCPRoutes {
             // Answers to server-initiated requests; this server sends none, so there is nothing to match.
             return Response(status: .accepted)
         case .request(let id, let method, let params):
+            // A tools/call's id is decided here, so that the answer's X-Call-Id is the id of the
+            // call (its audit records, its ledger entry, GET /calls/{callId}), not the request's.
+            let callID = method == "tools/call" ? mcpContext.callID(forRequest: id) ?? UUID().uuidString.lowercased() : nil
             let acceptsStream = request.header("accept")?.contains("text/event-stream") == true
-            if method == "tools/call", acceptsStream {
-                return await streamingAnswer(id: id, method: method, params: params, context: mcpContext)
+            if let callID, acceptsStream {
+                var response = await streamingAnswer(id: id, method: method, params: params, context: mcpContext, callID: callID)
+                response.headers[.callID] = callID
+                return response
             }
-            let answer = await handler.answer(id: id, method: method, params: params, context: mcpContext)
+            let answer = await handler.answer(id: id, method: method, params: params, context: mcpContext, callID: callID)
             var headers: HTTPFields = [:]
             if let newSession = answer.newSession { headers[.mcpSessionID] = newSession.id }
+            if let callID { headers[.callID] = callID }
             return try JSONResponse.make(Self.response(id: id, answer.result), headers: headers)
         }
     }
@@ -114,13 +129,11 @@ struct MCPRoutes {
     /// that carries keep-alives until the answer comes. A call with a `progressToken` is streamed
     /// at once, so that its progress notifications can reach the client. A client that drops the
     /// stream cancels the call.
-    private func streamingAnswer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext) async -> Response {
+    private func streamingAnswer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String) async -> Response {
         let answer = OneShot<JSONValue>()
         let (events, sink) = AsyncStream.makeStream(of: MCPEventStream.Event.self)
         let wantsProgress = MCPMethodHandler.progressToken(of: params) != nil
         let handler = self.handler
-        // Decided here, so that a dropped stream can cancel the call even without a session.
-        let callID = context.callID(forRequest: id) ?? UUID().uuidString.lowercased()
         // Unstructured on purpose: the call must outlive this function when its answer is
         // streamed after the handler has returned the response head. It ends with the call
         // (at its deadline at the latest) or when the stream's writer cancels it.

@@ -37,26 +37,29 @@ struct OpenAPIRoutes {
             let rawTool = try context.parameters.require("tool")
             let tool = rawTool.removingPercentEncoding ?? rawTool
             let principal = try context.requirePrincipal()
-            let arguments = try await request.argumentsObject(limit: configuration.maxBodyBytes, callID: context.callID)
-            let timeout = configuration.timeout(requestedMilliseconds: request.requestedTimeoutMilliseconds)
+            let headers = try CallHeaders(request, configuration: configuration, callID: context.callID)
+            let callID = headers.callID(for: principal, fallback: context.callID)
+            let arguments = try await request.argumentsObject(limit: configuration.maxBodyBytes, callID: callID)
             let result: JSONValue
             do throws(GatewayError) {
                 result = try await dispatcher.callTool(
-                    server: server, tool: tool, arguments: arguments, principal: principal, callID: context.callID, timeout: timeout,
-                    trace: request.traceContext
+                    server: server, tool: tool, arguments: arguments, principal: principal, callID: callID, timeout: headers.timeout,
+                    trace: request.traceContext, idempotencyKey: headers.idempotencyKey
                 )
             } catch {
-                context.logger.info("Call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)"])
-                throw GatewayHTTPError(error, callID: context.callID)
+                context.logger.info(
+                    "Call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)", LogKeys.callID: "\(callID)"]
+                )
+                throw GatewayHTTPError(error, callID: callID)
             }
-            return try Self.answer(result, callID: context.callID)
+            return try Self.answer(result, callID: callID)
         }
     }
 
     /// A tool result as the OpenAPI caller gets it.
     static func answer(_ result: JSONValue, callID: String) throws -> Response {
         switch payload(of: result) {
-        case .success(let body): return try JSONResponse.make(body)
+        case .success(let body): return try JSONResponse.make(body, headers: [.callID: callID])
         case .failure(let toolError):
             throw GatewayHTTPError(status: .unprocessableContent, code: "tool_error", message: toolError.message, callID: callID)
         }

@@ -10,13 +10,17 @@ import Synchronization
 /// RabbitMQ's direct reply-to on the same connection and are matched to their caller by
 /// correlation id (the call id). Replies can arrive before the publish confirm; both orders work.
 /// When the connection drops, replies addressed to it are lost, so every waiting call fails at
-/// once with `unavailable` instead of waiting for its deadline.
+/// once instead of waiting for its deadline: a listing with `unavailable` (it can simply be
+/// asked again), a `tools/call` with `outcome_unknown` (it may have run; the caller learns its
+/// outcome with `GET /calls/{callId}` or retries it with the same `Idempotency-Key`). Several
+/// callers may wait for one call id (an idempotent retry while the first request still waits):
+/// the first reply answers them all.
 public final class RPCClient: Service, Sendable {
     private let amqp: AMQPConnection
     private let topology: GatewayTopology
     private let codec: SignedEnvelopeCodec
     private let logger: Logger
-    private let waiters = Mutex<[String: ReplyWaiter]>([:])
+    private let waiters = Mutex<[String: [ReplyWaiter]]>([:])
 
     public init(amqp: AMQPConnection, topology: GatewayTopology, codec: SignedEnvelopeCodec, logger: Logger) {
         self.amqp = amqp
@@ -29,7 +33,7 @@ public final class RPCClient: Service, Sendable {
     public func run() async throws {
         let observer = amqp.addObserver { [weak self] event in
             guard let self, case .disconnected = event else { return }
-            self.failAll(GatewayError(.unavailable, "the connection to the message broker was lost; the call may or may not have run"))
+            self.failAll()
         }
         defer { amqp.removeObserver(observer) }
         let replies = try await amqp.consumeDirectReplies()
@@ -56,12 +60,13 @@ public final class RPCClient: Service, Sendable {
             return
         }
         let id = delivery.properties.correlationID ?? reply.callID
-        guard let waiter = waiters.withLock({ $0[id] }) else {
+        let waiting = waiters.withLock { $0[id] ?? [] }
+        guard !waiting.isEmpty else {
             // The caller gave up (deadline) or a duplicate reply: nothing waits for it.
             logger.debug("Reply without a waiting caller", metadata: [LogKeys.callID: "\(id)"])
             return
         }
-        waiter.resolve(.success(reply))
+        for waiter in waiting { waiter.resolve(.success(reply)) }
     }
 
     /// A progress update goes to its caller's handler; one for a call that no longer waits is dropped.
@@ -71,12 +76,27 @@ public final class RPCClient: Service, Sendable {
             return
         }
         let id = delivery.properties.correlationID ?? update.callID
-        waiters.withLock { $0[id] }?.onProgress?(update)
+        for waiter in waiters.withLock({ $0[id] ?? [] }) { waiter.onProgress?(update) }
     }
 
-    private func failAll(_ error: GatewayError) {
-        let all = waiters.withLock { Array($0.values) }
-        for waiter in all { waiter.resolve(.failure(error)) }
+    private func failAll() {
+        let all = waiters.withLock { $0.values.flatMap { $0 } }
+        for waiter in all {
+            waiter.resolve(.failure(Self.connectionLost(kind: waiter.kind)))
+        }
+    }
+
+    /// What a caller is told when the broker connection breaks while it waits (or while its
+    /// request was being confirmed): the request may have reached a worker.
+    static func connectionLost(kind: CallKind) -> GatewayError {
+        guard kind == .callTool else {
+            return GatewayError(.unavailable, "the connection to the message broker was lost before the answer came; ask again")
+        }
+        return GatewayError(
+            .outcomeUnknown,
+            "the connection to the message broker was lost after the call was sent, so it may have run; GET /calls/{callId} tells its outcome, and a retry with the same Idempotency-Key never runs it twice",
+            mayHaveRun: true
+        )
     }
 
     /// Publishes `envelope` and returns the worker's reply, or throws a ``GatewayError``:
@@ -89,9 +109,15 @@ public final class RPCClient: Service, Sendable {
         } catch {
             throw GatewayError(.badRequest, "the request cannot be sent: \(error)")
         }
-        let waiter = ReplyWaiter(onProgress: onProgress)
-        waiters.withLock { $0[envelope.callID] = waiter }
-        defer { _ = waiters.withLock { $0.removeValue(forKey: envelope.callID) } }
+        let waiter = ReplyWaiter(kind: envelope.kind, onProgress: onProgress)
+        let id = envelope.callID
+        waiters.withLock { $0[id, default: []].append(waiter) }
+        defer {
+            waiters.withLock { waiters in
+                waiters[id]?.removeAll { $0 === waiter }
+                if waiters[id]?.isEmpty == true { waiters[id] = nil }
+            }
+        }
 
         let remaining = envelope.remaining()
         guard remaining > .zero else { throw GatewayError(.deadlineExceeded, "the deadline passed before the call was sent") }
@@ -102,19 +128,29 @@ public final class RPCClient: Service, Sendable {
                 mandatory: true, timeout: min(remaining, amqp.configuration.publishTimeout)
             )
         } catch let error as AMQPError {
-            throw Self.publishFailure(error)
+            throw Self.publishFailure(error, kind: envelope.kind)
         } catch {
             throw GatewayError(.internal, "publishing failed: \(error)")
         }
         return try await waiter.wait(until: envelope.deadline)
     }
 
-    static func publishFailure(_ error: AMQPError) -> GatewayError {
+    /// A publish that failed: `unavailable` (nothing was sent: retry later) unless the broker
+    /// may have taken the message (the connection broke, or the confirm did not come in time),
+    /// which for a `tools/call` means its outcome is unknown.
+    static func publishFailure(_ error: AMQPError, kind: CallKind) -> GatewayError {
         switch error.code {
-        case .blocked: GatewayError(.unavailable, "the message broker is refusing new work for now (resource alarm)", detail: error.message)
-        case .noRoute: GatewayError(.notFound, "no queue takes requests for this server", detail: error.message)
-        case .publishTimeout: GatewayError(.unavailable, "the message broker did not confirm the request in time", detail: error.message)
-        default: GatewayError(.unavailable, "the message broker is unreachable", detail: error.message)
+        case .blocked: return GatewayError(.unavailable, "the message broker is refusing new work for now (resource alarm)", detail: error.message)
+        case .noRoute: return GatewayError(.notFound, "no queue takes requests for this server", detail: error.message)
+        case .publishTimeout, .connectionLost:
+            guard kind == .callTool else {
+                return GatewayError(.unavailable, "the message broker did not confirm the request", detail: error.message)
+            }
+            var failure = connectionLost(kind: kind)
+            failure.message = "the message broker did not confirm the call, but may have taken it, so it may have run; GET /calls/{callId} tells its outcome, and a retry with the same Idempotency-Key never runs it twice"
+            failure.detail = error.message
+            return failure
+        default: return GatewayError(.unavailable, "the message broker is unreachable", detail: error.message)
         }
     }
 }
@@ -128,9 +164,11 @@ final class ReplyWaiter: Sendable {
     }
 
     private let state = Mutex<State>(.waiting(nil))
+    let kind: CallKind
     let onProgress: (@Sendable (ProgressUpdate) -> Void)?
 
-    init(onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil) {
+    init(kind: CallKind, onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil) {
+        self.kind = kind
         self.onProgress = onProgress
     }
 

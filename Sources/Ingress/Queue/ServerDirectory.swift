@@ -33,7 +33,7 @@ public final class ServerDirectory: Sendable {
         } catch let error as AMQPError where error.replyCode == 404 {
             exists = false
         } catch let error as AMQPError {
-            throw RPCClient.publishFailure(error)
+            throw RPCClient.publishFailure(error, kind: .listServers)
         } catch {
             throw GatewayError(.unavailable, "the message broker is unreachable")
         }

@@ -145,6 +145,14 @@ public final class AMQPConnection: Service, Sendable {
         try await core.perform { core throws(AMQPError) in try core.cancelConsumer(tag: tag) }
     }
 
+    func pauseConsumer(tag: String) async throws {
+        try await core.perform { core throws(AMQPError) in try core.pauseConsumer(tag: tag) }
+    }
+
+    func resumeConsumer(tag: String) async throws {
+        try await core.perform { core throws(AMQPError) in try core.resumeConsumer(tag: tag) }
+    }
+
     /// Acknowledges a delivery on the channel it came from.
     public func ack(_ delivery: AMQPDelivery, multiple: Bool = false) async throws {
         try await core.perform { core throws(AMQPError) in try core.acknowledge(delivery, .ack(multiple: multiple)) }
@@ -208,8 +216,20 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
     }
 
     /// Stops new deliveries (`basic.cancel`) and ends the sequence. Deliveries already handed
-    /// out can still be acknowledged; unacknowledged ones return to the queue.
+    /// out can still be acknowledged on their channel, which closes once they all are; any left
+    /// unacknowledged return to the queue when the connection closes.
     public func cancel() async throws {
         try await connection.cancelConsumer(tag: tag)
+    }
+
+    /// Stops new deliveries (`basic.cancel`) but keeps the sequence open, across reconnects,
+    /// until ``resume()``. Deliveries already handed out can still be acknowledged.
+    public func pause() async throws {
+        try await connection.pauseConsumer(tag: tag)
+    }
+
+    /// Subscribes again after ``pause()``.
+    public func resume() async throws {
+        try await connection.resumeConsumer(tag: tag)
     }
 }

@@ -54,6 +54,11 @@ final class AMQPConnectionCore: @unchecked Sendable {
     /// Open channels and the epoch each was opened in; a delivery is only ackable while its
     /// channel is still open in the same epoch.
     private var openChannels: [UInt16: UInt64] = [:]
+    /// Deliveries handed to consumers and not yet settled (acked, nacked, rejected), per channel.
+    private var unsettled: [UInt16: Int] = [:]
+    /// Channels of cancelled consumers, kept open until their deliveries are settled so that
+    /// work in flight can still be acknowledged (a graceful shutdown finishes what it started).
+    private var retiredChannels: Set<UInt16> = []
     private var epochCounter: UInt64 = 0
     private var generation: UInt64 = 0
     private var blocked = false
@@ -318,7 +323,8 @@ final class AMQPConnectionCore: @unchecked Sendable {
         try declare(topology)
         for registration in consumers.values.sorted(by: { $0.sequence < $1.sequence }) {
             registration.active = false
-            try subscribe(registration)
+            registration.channel = 0
+            if !registration.paused { try subscribe(registration) }
         }
 
         generation += 1
@@ -397,6 +403,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
         }
         epochCounter += 1
         openChannels[channel] = epochCounter
+        unsettled[channel] = 0
     }
 
     /// Checks a synchronous call's reply. A channel-level refusal (404, 406, ...) is answered
@@ -715,7 +722,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
 
     private func resubscribeDueConsumers() throws(AMQPError) {
         let now = ContinuousClock.now
-        for registration in consumers.values where !registration.active {
+        for registration in consumers.values where !registration.active && !registration.paused {
             guard let retryAt = registration.retryAt, retryAt <= now else { continue }
             do {
                 try subscribe(registration)
@@ -728,23 +735,62 @@ final class AMQPConnectionCore: @unchecked Sendable {
         }
     }
 
+    /// `basic.cancel`, and the end of the consumer's sequence. Deliveries already handed out stay
+    /// acknowledgeable: the consumer's channel closes once they are all settled (or with the
+    /// connection), and only then does the broker requeue what was never settled.
     func cancelConsumer(tag: String) throws(AMQPError) {
         guard let registration = consumers.removeValue(forKey: tag) else { return }
         registration.continuation.finish()
-        guard let connection, registration.active else { return }
-        let arena = CArena()
-        amqp_basic_cancel(connection, registration.channel, arena.bytes(tag))
-        try check(amqp_get_rpc_reply(connection), "basic.cancel", channel: registration.channel)
-        if !registration.onPublishChannel {
-            // Closing the channel returns any deliveries still in flight to the queue.
-            amqp_channel_close(connection, registration.channel, Int32(AMQP_REPLY_SUCCESS))
-            try check(amqp_get_rpc_reply(connection), "channel.close", channel: registration.channel)
-            openChannels[registration.channel] = nil
+        guard connection != nil else { return }
+        if registration.active { try basicCancel(registration) }
+        if !registration.onPublishChannel, registration.channel != 0, openChannels[registration.channel] != nil {
+            retiredChannels.insert(registration.channel)
+            try closeRetiredChannelIfSettled(registration.channel)
         }
+    }
+
+    /// Stops the broker's deliveries to a consumer (`basic.cancel`) without ending its sequence:
+    /// it resumes with ``resumeConsumer(tag:)``. Its channel stays open, so what was delivered
+    /// can still be acknowledged. For a worker that must not take work it could not answer.
+    func pauseConsumer(tag: String) throws(AMQPError) {
+        guard let registration = consumers[tag], !registration.paused else { return }
+        registration.paused = true
+        registration.retryAt = nil
+        if registration.active, connection != nil { try basicCancel(registration) }
+    }
+
+    func resumeConsumer(tag: String) throws(AMQPError) {
+        guard let registration = consumers[tag], registration.paused else { return }
+        registration.paused = false
+        guard !registration.active else { return }
+        registration.retryAt = .now
+        if connection != nil, broken == nil { try resubscribeDueConsumers() }
+    }
+
+    private func basicCancel(_ registration: ConsumerRegistration) throws(AMQPError) {
+        guard let connection else { return }
+        let arena = CArena()
+        amqp_basic_cancel(connection, registration.channel, arena.bytes(registration.tag))
+        try check(amqp_get_rpc_reply(connection), "basic.cancel", channel: registration.channel)
+        registration.active = false
+    }
+
+    /// Closes a cancelled consumer's channel once nothing delivered on it awaits settlement.
+    private func closeRetiredChannelIfSettled(_ channel: UInt16) throws(AMQPError) {
+        guard let connection, retiredChannels.contains(channel), (unsettled[channel] ?? 0) == 0,
+            !consumers.values.contains(where: { $0.channel == channel })
+        else { return }
+        retiredChannels.remove(channel)
+        guard openChannels[channel] != nil else { return }
+        amqp_channel_close(connection, channel, Int32(AMQP_REPLY_SUCCESS))
+        openChannels[channel] = nil
+        unsettled[channel] = nil
+        try check(amqp_get_rpc_reply(connection), "channel.close", channel: channel)
     }
 
     private func deliver(_ delivery: AMQPDelivery) {
         if let registration = consumers[delivery.consumerTag], registration.channel == delivery.channel {
+            if !registration.noAck { unsettled[delivery.channel, default: 0] += 1 }
             registration.continuation.yield(delivery)
             return
         }
@@ -773,6 +819,19 @@ final class AMQPConnectionCore: @unchecked Sendable {
         }
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionLost, "acknowledgement failed: \(statusString(status))")
+        }
+        if case .ack(multiple: true) = kind {
+            unsettled[delivery.channel] = 0
+        } else {
+            unsettled[delivery.channel] = max(0, (unsettled[delivery.channel] ?? 1) - 1)
+        }
+        // The acknowledgement went out; a failure to close a drained channel is not the caller's.
+        do {
+            try closeRetiredChannelIfSettled(delivery.channel)
+        } catch where error.isConnectionLevel {
+            broken = broken ?? error
+        } catch {
+            logger.debug("AMQP channel of a cancelled consumer not closed", metadata: [LogKeys.error: "\(error)"])
         }
     }
 
@@ -860,6 +919,8 @@ final class AMQPConnectionCore: @unchecked Sendable {
             self.connection = nil
         }
         openChannels.removeAll()
+        unsettled.removeAll()
+        retiredChannels.removeAll()
         blocked = false
         failPending(AMQPError(.connectionLost, "the connection to the broker was lost (\(failure.message)); the message may or may not have been routed"))
         for registration in consumers.values {
@@ -927,6 +988,9 @@ final class ConsumerRegistration: @unchecked Sendable {
 
     var channel: UInt16 = 0
     var active = false
+    /// Paused by the application (``AMQPConnectionCore/pauseConsumer(tag:)``): not subscribed
+    /// again until resumed, across reconnects too.
+    var paused = false
     var retryAt: ContinuousClock.Instant?
     var failures = 0
 

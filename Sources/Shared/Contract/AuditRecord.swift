@@ -78,6 +78,12 @@ public struct AuditRecord: Sendable, Equatable, Hashable {
     public var outcome: Outcome?
     public var durationMilliseconds: Int64?
     public var worker: String?
+    /// On an outcome record: `true` when the call failed after its backend call had started,
+    /// so the tool may have run (see ``GatewayError/mayHaveRun``).
+    public var mayHaveRun: Bool?
+    /// On an outcome record: `true` when the call was answered from the call ledger (a
+    /// redelivery or an idempotent retry), not run.
+    public var fromLedger: Bool?
     /// When the record was written, to the millisecond.
     public var at: Date
 
@@ -125,7 +131,7 @@ public struct AuditRecord: Sendable, Equatable, Hashable {
             case .result: .ok
             case .error(let error): .error(error.code)
             }
-        return AuditRecord(
+        var record = AuditRecord(
             type: .outcome,
             callID: envelope.callID,
             kind: envelope.kind,
@@ -137,6 +143,8 @@ public struct AuditRecord: Sendable, Equatable, Hashable {
             worker: reply.worker,
             at: at
         )
+        if case .error(let error) = reply.outcome { record.mayHaveRun = error.mayHaveRun }
+        return record
     }
 
     /// The record as JSON bytes (the stream message body).
@@ -178,6 +186,8 @@ extension AuditRecord: Codable {
         case outcome
         case durationMilliseconds = "durationMs"
         case worker
+        case mayHaveRun
+        case fromLedger
         case at
     }
 
@@ -194,6 +204,8 @@ extension AuditRecord: Codable {
         outcome = try container.decodeIfPresent(Outcome.self, forKey: .outcome)
         durationMilliseconds = try container.decodeIfPresent(Int64.self, forKey: .durationMilliseconds)
         worker = try container.decodeIfPresent(String.self, forKey: .worker)
+        mayHaveRun = try container.decodeIfPresent(Bool.self, forKey: .mayHaveRun)
+        fromLedger = try container.decodeIfPresent(Bool.self, forKey: .fromLedger)
         at = try container.decode(Date.self, forKey: .at)
     }
 
@@ -209,6 +221,8 @@ extension AuditRecord: Codable {
         try container.encodeIfPresent(outcome, forKey: .outcome)
         try container.encodeIfPresent(durationMilliseconds, forKey: .durationMilliseconds)
         try container.encodeIfPresent(worker, forKey: .worker)
+        try container.encodeIfPresent(mayHaveRun, forKey: .mayHaveRun)
+        try container.encodeIfPresent(fromLedger, forKey: .fromLedger)
         try container.encode(at, forKey: .at)
     }
 }

@@ -18,6 +18,10 @@ public enum CallKind: String, Codable, Sendable, CaseIterable, Hashable {
     /// queue. `arguments` describe the user and the call (see docs/tenancy.md). Added within
     /// contract version 1: an older worker refuses it as malformed (dead letter), nothing else changes.
     case explain = "gateway/explain"
+    /// "What became of this call": `GET /calls/{callId}`, answered from the call ledger for the
+    /// caller who made the call or a gateway administrator. Not an MCP method; it goes to the
+    /// catalog queue, with `arguments` `{"callId": "…"}`. It never runs a tool.
+    case callStatus = "gateway/call-status"
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

@@ -6,11 +6,17 @@ public struct GatewayError: Error, Codable, Sendable, Equatable, Hashable, Custo
     public var code: GatewayErrorCode
     public var message: String
     public var detail: String?
+    /// `true` when the backend call had started when the call failed (a deadline or a
+    /// cancellation raced with it, or the worker lost track of it), so the tool may have run.
+    /// Absent (`nil`) means the gateway knows the backend call was not started, or the error
+    /// is not about a backend call.
+    public var mayHaveRun: Bool?
 
-    public init(_ code: GatewayErrorCode, _ message: String, detail: String? = nil) {
+    public init(_ code: GatewayErrorCode, _ message: String, detail: String? = nil, mayHaveRun: Bool? = nil) {
         self.code = code
         self.message = message
         self.detail = detail
+        self.mayHaveRun = mayHaveRun == true ? true : nil
     }
 
     public var description: String {

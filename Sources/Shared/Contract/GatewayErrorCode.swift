@@ -26,6 +26,14 @@ public enum GatewayErrorCode: String, Codable, Sendable, CaseIterable, Hashable 
     case `internal`
     /// The client cancelled the call (MCP `notifications/cancelled`, or it closed the stream).
     case cancelled
+    /// The call may have run: the worker running it stopped, or the broker connection carrying
+    /// its reply broke, before an answer was recorded. It is never run again by the gateway;
+    /// `GET /calls/{callId}` tells the outcome once it is known, and a retry with the same
+    /// `Idempotency-Key` never runs the tool a second time.
+    case outcomeUnknown = "outcome_unknown"
+    /// The `Idempotency-Key` was already used by this caller for a different call (another
+    /// server, tool or arguments).
+    case idempotencyKeyReused = "idempotency_key_reused"
 
     /// The HTTP status the edge answers with for this code.
     public var httpStatus: Int {
@@ -43,6 +51,10 @@ public enum GatewayErrorCode: String, Codable, Sendable, CaseIterable, Hashable 
         case .internal: 500
         // nginx's "client closed request": nobody reads it, but logs and metrics can tell it apart.
         case .cancelled: 499
+        // Conflict: the call's state is not known to be either done or not done; retrying it
+        // blindly could run it twice (see the case's documentation for what to do instead).
+        case .outcomeUnknown: 409
+        case .idempotencyKeyReused: 422
         }
     }
 

@@ -48,6 +48,18 @@ public struct Migrator: Sendable {
         }
     }
 
+    /// The migrations of this build that the database has not recorded (all of them when none
+    /// ever ran): what a process that does not migrate waits for. Reads only; takes no lock.
+    public func pending() async throws -> [Migration] {
+        let present = try await client.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+        guard try present.first?.decode(Bool.self, "present") == true else { return migrations }
+        var applied = Set<Int>()
+        for row in try await client.query("SELECT version FROM schema_migrations") {
+            applied.insert(try row.decode(Int.self, "version"))
+        }
+        return migrations.filter { !applied.contains($0.version) }
+    }
+
     private func applyPending(on connection: PostgresConnection) async throws -> [Migration] {
         _ = try await connection.query(
             """

@@ -31,20 +31,26 @@ public final class PostgresListener: Service, Sendable {
     private let continuation: AsyncStream<Event>.Continuation
     private let configuration: PostgresConfiguration
     private let channels: [String]
+    /// Statements run on the session after `LISTEN`, on every (re)connect (for session state
+    /// such as an advisory lock that must live as long as the session).
+    private let setup: [String]
     private let logger: Logger
     private let reconnectMinimum: Duration
     private let reconnectMaximum: Duration
     private let stopped = Atomic<Bool>(false)
 
-    /// - Parameter channels: channel names, `[a-z0-9_]` only (they are written into `LISTEN`).
+    /// - Parameters:
+    ///   - channels: channel names, `[a-z0-9_]` only (they are written into `LISTEN`).
+    ///   - setup: statements run after `LISTEN` on every (re)connect, before `connected` is emitted.
     public init(
-        configuration: PostgresConfiguration, channels: [String], logger: Logger, reconnectMinimum: Duration = .milliseconds(100),
-        reconnectMaximum: Duration = .seconds(5)
+        configuration: PostgresConfiguration, channels: [String], setup: [String] = [], logger: Logger,
+        reconnectMinimum: Duration = .milliseconds(100), reconnectMaximum: Duration = .seconds(5)
     ) {
         precondition(channels.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { Self.isChannelByte($0) } }, "invalid LISTEN channel name")
         (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(1024))
         self.configuration = configuration
         self.channels = channels
+        self.setup = setup
         var logger = logger
         logger[metadataKey: "pg_listen"] = .string(channels.joined(separator: ","))
         self.logger = logger
@@ -102,6 +108,13 @@ public final class PostgresListener: Service, Sendable {
         for channel in channels {
             guard Self.command(session, "LISTEN \(channel)") != nil else {
                 logger.warning("LISTEN failed", metadata: [LogKeys.pgError: "\(Self.message(session))"])
+                PQfinish(session)
+                return nil
+            }
+        }
+        for statement in setup {
+            guard Self.command(session, statement) != nil else {
+                logger.warning("PostgreSQL session setup failed", metadata: [LogKeys.pgError: "\(Self.message(session))"])
                 PQfinish(session)
                 return nil
             }

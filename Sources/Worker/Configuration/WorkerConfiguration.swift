@@ -23,6 +23,13 @@ public struct WorkerConfiguration: Sendable {
     /// `AUTHZ_CACHE_TTL_MS` (default 60 s): the longest a cached grant set or credential is
     /// used. Changes normally apply at once through PostgreSQL `NOTIFY`; this is the safety net.
     public var authorizationCacheTTL: Duration = .seconds(60)
+    /// `CALL_MIN_START_BUDGET_MS` (default 50 ms): a backend call does not start with less time
+    /// than this left before its deadline (it fails `deadline_exceeded`, not run), so that a
+    /// cancellation never races a call the backend has just begun.
+    public var minimumStartBudget: Duration = .milliseconds(50)
+    /// `WORKER_STARTUP_RETRY_MAX_MS` (default 30 s): the longest pause between attempts to reach
+    /// the database (and a schema at the version this worker needs) while starting.
+    public var startupRetryMaximum: Duration = .seconds(30)
 
     public init(workerID: String = WorkerConfiguration.defaultWorkerID) {
         self.workerID = workerID
@@ -40,6 +47,8 @@ public struct WorkerConfiguration: Sendable {
         healthHost = environment.string("WORKER_HEALTH_HOST", default: healthHost)
         healthPort = try environment.int("WORKER_HEALTH_PORT", default: healthPort, range: 0...65535)
         authorizationCacheTTL = try environment.milliseconds("AUTHZ_CACHE_TTL_MS", default: authorizationCacheTTL, range: 0...86_400_000)
+        minimumStartBudget = try environment.milliseconds("CALL_MIN_START_BUDGET_MS", default: minimumStartBudget, range: 0...60_000)
+        startupRetryMaximum = try environment.milliseconds("WORKER_STARTUP_RETRY_MAX_MS", default: startupRetryMaximum, range: 100...600_000)
     }
 
     public static var defaultWorkerID: String {

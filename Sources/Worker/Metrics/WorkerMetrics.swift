@@ -23,13 +23,22 @@ public final class WorkerMetrics: Sendable {
         switch disposition {
         case .ack: outcome = "ack"
         case .deadLetter: outcome = "dead_letter"
-        case .requeue: outcome = "requeue"
         }
         registry.makeCounter(
             descriptor: .init(namespace: "mcpgw", subsystem: "worker", metricName: "deliveries", unitName: "total", helpText: "Request deliveries processed"),
             labels: [("server", queue), ("disposition", outcome)]
         ).increment()
         self.duration.record(duration)
+    }
+
+    /// An outcome record the broker never confirmed (after retrying): the audit stream misses it.
+    func auditPublishFailed() {
+        registry.makeCounter(
+            descriptor: .init(
+                namespace: "mcpgw", subsystem: "worker", metricName: "audit_publish_failures", unitName: "total",
+                helpText: "Outcome records not confirmed by the broker after retrying"
+            )
+        ).increment()
     }
 
     public func exposition() -> String {

@@ -6,18 +6,22 @@ import Shared
 ///
 /// In order: verify and decode the envelope (a forged, tampered, malformed or unknown-version
 /// message is dead-lettered and never run); skip work whose deadline has passed; for
-/// `tools/call`, claim the call id so that a redelivery never runs the tool twice; decide
-/// authorization (deny by default); run the call on the backend; record the reply; publish it
-/// to `reply_to` with the same correlation id; write the outcome to the audit stream; and only
-/// then acknowledge the delivery.
+/// `tools/call`, claim the call id in the call ledger so that a redelivery or an idempotent retry
+/// never runs the tool twice; decide authorization (deny by default); run the call on the
+/// backend, but only with at least `minimumStartBudget` left; record the reply in the ledger
+/// while publishing it to `reply_to` with the same correlation id (retried until the deadline);
+/// write the outcome to the audit stream (retried, confirmed); and only then acknowledge.
+///
+/// A delivery that reached the backend is never requeued: its reply lives in the ledger, so a
+/// redelivery or `GET /calls/{callId}` answers from there. Every answer is truthful: an error
+/// says `mayHaveRun` whenever the backend call had started, and a call whose worker vanished
+/// mid-call is `outcome_unknown`, never "not run".
 public struct RequestProcessor: Sendable {
     /// What the consumer does with the delivery afterwards.
     public enum Disposition: Sendable, Equatable {
         case ack
         /// Dead-letter it (`basic.nack`, no requeue), for messages that must never run.
         case deadLetter(reason: String)
-        /// Give it back to the queue (the reply could not be sent; a redelivery resends it).
-        case requeue
     }
 
     let workerID: String
@@ -31,11 +35,17 @@ public struct RequestProcessor: Sendable {
     let logger: Logger
     /// Cancellations broadcast by the ingress (MCP `notifications/cancelled`).
     let cancellations: CancellationRegistry
+    /// No backend call starts with less than this left before its deadline (`CALL_MIN_START_BUDGET_MS`).
+    let minimumStartBudget: Duration
+    let metrics: WorkerMetrics?
+    /// How long an outcome record is retried while the broker does not confirm it.
+    let auditPatience: Duration
 
     public init(
         workerID: String, codec: SignedEnvelopeCodec, catalog: ServerCatalog, authorizer: Authorizer, ledger: CallLedger,
         executor: any ToolExecutor, publisher: AMQPConnection, topology: GatewayTopology, logger: Logger,
-        cancellations: CancellationRegistry = CancellationRegistry()
+        cancellations: CancellationRegistry = CancellationRegistry(), minimumStartBudget: Duration = .milliseconds(50),
+        metrics: WorkerMetrics? = nil, auditPatience: Duration = .seconds(30)
     ) {
         self.cancellations = cancellations
         self.workerID = workerID
@@ -47,6 +57,9 @@ public struct RequestProcessor: Sendable {
         self.publisher = publisher
         self.topology = topology
         self.logger = logger
+        self.minimumStartBudget = minimumStartBudget
+        self.metrics = metrics
+        self.auditPatience = auditPatience
     }
 
     public func process(_ delivery: AMQPDelivery) async -> Disposition {
@@ -65,81 +78,122 @@ public struct RequestProcessor: Sendable {
             logger.warning("Request without reply_to dead-lettered")
             return .deadLetter(reason: "no_reply_to")
         }
-
-        let started = Date.now
-        // The encoded reply, and the reply itself when this worker made it (so it is not decoded again).
-        let reply: (body: [UInt8], decoded: Reply?)
-        if envelope.kind == .callTool {
-            let claim: CallLedger.Claim
-            do {
-                claim = try await ledger.claim(envelope, worker: workerID)
-            } catch {
-                logger.error("Call ledger unavailable; request returned to the queue", metadata: [LogKeys.error: "\(error)"])
-                return await answer(
-                    envelope, replyTo: replyTo, delivery: delivery, started: started, logger: logger,
-                    outcome: .error(GatewayError(.authorizationUnavailable, "the gateway's database is unavailable; the call was not run"))
-                )
-            }
-            switch claim {
-            case .claimed:
-                let executed = await forwardingProgress(of: envelope, replyTo: replyTo, delivery: delivery, logger: logger) { progress in
-                    await execute(envelope, started: started, logger: logger, progress: progress)
-                }
-                let body = encode(executed, logger: logger)
-                // The ledger records the reply while it is published, not before: off the caller's path.
-                return await send(
-                    body, decoded: executed, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger,
-                    alongside: { [ledger, logger] in
-                        do {
-                            try await ledger.record(body, for: envelope.callID)
-                        } catch {
-                            logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
-                        }
-                    }
-                )
-            case .answered(let stored):
-                logger.info("Redelivered call answered from the ledger; not run again")
-                reply = (stored, nil)
-            case .interrupted(let worker):
-                logger.warning("Redelivered call was interrupted earlier; not run again", metadata: ["first_worker": "\(worker)"])
-                return await answer(
-                    envelope, replyTo: replyTo, delivery: delivery, started: started, logger: logger,
-                    outcome: .error(GatewayError(.backendError, "the call was interrupted before it finished (a worker stopped); it is not run twice"))
-                )
-            }
-        } else {
-            let executed = await execute(envelope, started: started, logger: logger)
-            reply = (encode(executed, logger: logger), executed)
+        let call = Call(envelope: envelope, delivery: delivery, replyTo: replyTo, started: .now, logger: logger)
+        guard envelope.kind == .callTool else {
+            let executed = await execute(call)
+            return await send(encode(executed, logger: logger), decoded: executed, call: call)
         }
-        return await send(reply.body, decoded: reply.decoded, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
+
+        let claim: CallLedger.Claim
+        do {
+            claim = try await ledger.claim(envelope, worker: workerID)
+        } catch {
+            logger.error("Call ledger unavailable; the call is refused, not run", metadata: [LogKeys.error: "\(error)"])
+            return await answer(call, .error(GatewayError(.authorizationUnavailable, "the gateway's database is unavailable; the call was not run")))
+        }
+        switch claim {
+        case .claimed:
+            let executed = await forwardingProgress(of: call) { progress in await execute(call, progress: progress) }
+            let body = encode(executed, logger: logger)
+            // The ledger records the reply while it is published, not before: off the caller's path.
+            return await send(body, decoded: executed, call: call, ledgerRecord: { [ledger, logger] in
+                do {
+                    try await ledger.record(body, for: envelope.callID)
+                    return true
+                } catch {
+                    logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
+                    return false
+                }
+            })
+        case .answered(let stored):
+            logger.info("Repeated call answered from the ledger; not run again", metadata: ["redelivered": "\(delivery.redelivered)"])
+            return await send(stored, decoded: nil, call: call, fromLedger: true)
+        case .running(let worker):
+            logger.info("Call already running on a live worker; waiting for its reply", metadata: ["first_worker": "\(worker)"])
+            return await awaitFirstAttempt(call)
+        case .interrupted(let worker):
+            logger.warning("Repeated call whose first attempt never answered; outcome unknown, not run again", metadata: ["first_worker": "\(worker)"])
+            return await answer(call, .error(Self.outcomeUnknown(worker: worker)))
+        case .mismatch:
+            logger.info("Idempotency key reused for a different call; refused")
+            return await answer(
+                call,
+                .error(GatewayError(.idempotencyKeyReused, "this Idempotency-Key was already used for a different call (another server, tool or arguments); it was not run"))
+            )
+        }
+    }
+
+    /// One delivery being processed: what every step needs to answer it.
+    struct Call {
+        var envelope: RequestEnvelope
+        var delivery: AMQPDelivery
+        var replyTo: String
+        var started: Date
+        var logger: Logger
+    }
+
+    static func outcomeUnknown(worker: String) -> GatewayError {
+        GatewayError(
+            .outcomeUnknown,
+            "the worker running this call stopped before it answered, so the call may have run; it is not run again (GET /calls/{callId} tells its outcome, a retry with the same Idempotency-Key never runs it twice)",
+            detail: "first worker: \(worker)", mayHaveRun: true
+        )
+    }
+
+    /// The first attempt runs on a live worker: wait (until this delivery's deadline) for the
+    /// reply it records, then answer with it; if it never comes, the outcome is unknown.
+    private func awaitFirstAttempt(_ call: Call) async -> Disposition {
+        let claim: CallLedger.Claim
+        do {
+            claim = try await ledger.awaitReply(callID: call.envelope.callID, until: call.envelope.deadline)
+        } catch {
+            call.logger.error("Call ledger unavailable while waiting for the first attempt", metadata: [LogKeys.error: "\(error)"])
+            return await answer(call, .error(Self.outcomeUnknown(worker: "unknown (ledger unavailable)")))
+        }
+        switch claim {
+        case .answered(let stored):
+            return await send(stored, decoded: nil, call: call, fromLedger: true)
+        case .running(let worker):
+            var error = Self.outcomeUnknown(worker: worker)
+            error.message = "the call is still running on another worker and did not answer before the deadline; it may have run, and it is not run again (GET /calls/{callId} tells its outcome)"
+            return await answer(call, .error(error))
+        case .interrupted(let worker):
+            return await answer(call, .error(Self.outcomeUnknown(worker: worker)))
+        case .claimed, .mismatch:
+            return await answer(call, .error(Self.outcomeUnknown(worker: "unknown")))
+        }
     }
 
     /// Decides and runs the call; always returns a reply (result or typed error). A call the
     /// client cancelled does not start, and stops if it is running (``CancellationRegistry``).
-    private func execute(_ envelope: RequestEnvelope, started: Date, logger: Logger, progress: MCPProgressHandler? = nil) async -> Reply {
+    private func execute(_ call: Call, progress: MCPProgressHandler? = nil) async -> Reply {
+        let envelope = call.envelope
         let outcome = await cancellations.run(envelope.callID) { () async -> Reply.Outcome in
             do throws(GatewayError) {
-                return .result(try await decideAndRun(envelope, logger: logger, progress: progress))
+                return .result(try await decideAndRun(envelope, logger: call.logger, progress: progress))
             } catch {
                 return .error(error)
             }
         }
-        return Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now)
+        return Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: call.started, finishedAt: .now)
     }
 
     private func decideAndRun(_ envelope: RequestEnvelope, logger: Logger, progress: MCPProgressHandler?) async throws(GatewayError) -> JSONValue {
         guard !envelope.isExpired() else {
             throw GatewayError(.deadlineExceeded, "the deadline passed before a worker could start the call; it was not run")
         }
-        if envelope.kind == .catalogTools {
+        switch envelope.kind {
+        case .catalogTools:
             return try await CatalogListing(catalog: catalog, executor: executor).all(deadline: envelope.deadline, callID: envelope.callID, logger: logger)
-        }
-        if envelope.kind == .listServers {
+        case .listServers:
             let servers = try await authorizer.allowedServers(for: envelope.principal)
             return ["servers": .array(servers.map(\.summary))]
-        }
-        if envelope.kind == .explain {
+        case .explain:
             return try await authorizer.explain(envelope.arguments, askedBy: envelope.principal)
+        case .callStatus:
+            return try await CallStatus(ledger: ledger, database: authorizer.database).answer(envelope.arguments, askedBy: envelope.principal)
+        case .listTools, .callTool:
+            break
         }
         // The decision (issue 5): one function for listing and calling; it names the tenant and
         // the credential, and the server record it returns carries that credential.
@@ -156,48 +210,71 @@ public struct RequestProcessor: Sendable {
         }
         logger.debug("Call allowed", metadata: ["tenant": "\(decision.tenant ?? "-")", "decided_by": "\(decision.decidingRule)"])
         let tools = try await executor.listTools(on: server, deadline: envelope.deadline, callID: envelope.callID)
-        switch envelope.kind {
-        case .listTools:
+        guard envelope.kind == .callTool else {
             var visible: [JSONValue] = []
             for tool in tools {
                 guard let name = tool["name"]?.stringValue else { continue }
                 if try await authorizer.decide(principal, server: server.id, tool: name).allowed { visible.append(tool) }
             }
             return ["tools": .array(visible)]
-        case .callTool:
-            let name = envelope.tool ?? ""
-            guard tools.contains(where: { $0["name"]?.stringValue == name }) else {
-                throw GatewayError(.notFound, "the MCP server '\(server.id)' has no tool '\(name)'")
-            }
+        }
+        let name = envelope.tool ?? ""
+        guard tools.contains(where: { $0["name"]?.stringValue == name }) else {
+            throw GatewayError(.notFound, "the MCP server '\(server.id)' has no tool '\(name)'")
+        }
+        // A call handed to the backend at the last moment would outlive its deadline there (the
+        // cancellation races the call), so it does not start at all.
+        let left = envelope.remaining()
+        guard left >= minimumStartBudget else {
+            throw GatewayError(
+                .deadlineExceeded,
+                "too little time was left before the deadline to start the call (\(max(0, left.milliseconds)) ms, at least \(minimumStartBudget.milliseconds) ms needed); it was not run"
+            )
+        }
+        do {
             return try await executor.callTool(
                 name, arguments: envelope.arguments, on: server, deadline: envelope.deadline, callID: envelope.callID, progress: progress
             )
-        case .listServers, .catalogTools, .explain:
-            throw GatewayError(.internal, "unreachable")
+        } catch {
+            throw Self.afterBackendStarted(error)
+        }
+    }
+
+    /// An error of a backend call that had started: when it ended by deadline, cancellation or a
+    /// broken backend, the tool may have run, and the error says so.
+    static func afterBackendStarted(_ error: GatewayError) -> GatewayError {
+        switch error.code {
+        case .deadlineExceeded, .cancelled, .backendError:
+            var error = error
+            if error.mayHaveRun != true {
+                error.mayHaveRun = true
+                error.message += " (the backend had already received the call, so it may have run)"
+            }
+            return error
+        default:
+            return error
         }
     }
 
     /// Runs `body`; when the caller asked for progress, hands it a handler that sends each of the
     /// backend's progress notifications to `reply_to` as a ``ProgressUpdate``. Every update is
     /// published (best effort) before this returns, so before the reply on the same channel.
-    private func forwardingProgress(
-        of envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger,
-        _ body: (MCPProgressHandler?) async -> Reply
-    ) async -> Reply {
+    private func forwardingProgress(of call: Call, _ body: (MCPProgressHandler?) async -> Reply) async -> Reply {
+        let envelope = call.envelope
         guard envelope.wantsProgress else { return await body(nil) }
         let (updates, sink) = AsyncStream.makeStream(of: MCPProgress.self, bufferingPolicy: .bufferingNewest(16))
         return await withTaskGroup(of: Void.self) { group in
             group.addTask { [publisher] in
                 let properties = AMQPProperties(
-                    contentType: "application/json", correlationID: delivery.properties.correlationID ?? envelope.callID,
+                    contentType: "application/json", correlationID: call.delivery.properties.correlationID ?? envelope.callID,
                     type: ProgressUpdate.amqpType, appID: "mcp-worker"
                 )
                 for await update in updates {
                     let message = ProgressUpdate(callID: envelope.callID, progress: update.progress, total: update.total, message: update.message)
                     do {
-                        try await publisher.publish(try message.encoded(), exchange: "", routingKey: replyTo, properties: properties, mandatory: false)
+                        try await publisher.publish(try message.encoded(), exchange: "", routingKey: call.replyTo, properties: properties, mandatory: false)
                     } catch {
-                        logger.debug("Progress update not sent", metadata: [LogKeys.error: "\(error)"])
+                        call.logger.debug("Progress update not sent", metadata: [LogKeys.error: "\(error)"])
                     }
                 }
             }
@@ -208,52 +285,95 @@ public struct RequestProcessor: Sendable {
         }
     }
 
-    private func answer(
-        _ envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, started: Date, logger: Logger, outcome: Reply.Outcome
-    ) async -> Disposition {
-        let reply = Reply(callID: envelope.callID, outcome: outcome, worker: workerID, startedAt: started, finishedAt: .now)
-        return await send(encode(reply, logger: logger), decoded: reply, envelope: envelope, replyTo: replyTo, delivery: delivery, logger: logger)
+    private func answer(_ call: Call, _ outcome: Reply.Outcome) async -> Disposition {
+        let reply = Reply(callID: call.envelope.callID, outcome: outcome, worker: workerID, startedAt: call.started, finishedAt: .now)
+        return await send(encode(reply, logger: call.logger), decoded: reply, call: call)
     }
 
-    /// Publishes the reply, then the audit outcome, each confirmed; requeues when the reply
-    /// cannot be sent. `alongside` (the call ledger's record of a reply this worker made) runs
-    /// while the reply and the audit record are published, and ends before the ack, or before
-    /// the requeue so that a redelivery finds the reply to send again.
+    /// Publishes the reply (retried until the call's deadline while the broker cannot take it),
+    /// then the audit outcome (retried for `auditPatience`), each confirmed, and acknowledges.
+    /// `ledgerRecord` (the call ledger's record of a reply this worker made) runs while they are
+    /// published, and ends before the ack. `fromLedger` marks a reply sent again from the ledger.
     private func send(
-        _ body: [UInt8], decoded: Reply?, envelope: RequestEnvelope, replyTo: String, delivery: AMQPDelivery, logger: Logger,
-        alongside: (@Sendable () async -> Void)? = nil
+        _ body: [UInt8], decoded: Reply?, call: Call, fromLedger: Bool = false, ledgerRecord: (@Sendable () async -> Bool)? = nil
     ) async -> Disposition {
-        async let recorded: Void = alongside?() ?? ()
-        do {
-            try await publisher.publish(
-                body, exchange: "", routingKey: replyTo, properties: RequestMessage.replyProperties(to: delivery, callID: envelope.callID),
-                mandatory: false
-            )
-        } catch {
-            logger.error("Reply not published; request returned to the queue", metadata: [LogKeys.error: "\(error)"])
-            await recorded
-            return .requeue
+        let envelope = call.envelope
+        let logger = call.logger
+        async let recorded: Bool = ledgerRecord?() ?? false
+        let replied = await publishPatiently(
+            body, routingKey: call.replyTo, properties: RequestMessage.replyProperties(to: call.delivery, callID: envelope.callID),
+            mandatory: false, until: envelope.deadline, what: "reply", logger: logger
+        )
+        if !replied {
+            logger.error("Reply not published before the deadline; the caller can read it with GET /calls/{callId}")
         }
         // A reply answered from the ledger exists only as bytes.
         if let reply = decoded ?? (try? Reply(decoding: body)) {
-            let record = AuditRecord.outcome(of: envelope, reply: reply)
+            var record = AuditRecord.outcome(of: envelope, reply: reply)
+            if fromLedger { record.fromLedger = true }
+            let audited: Bool
             do {
-                try await publisher.publish(
-                    try record.encoded(), exchange: "", routingKey: topology.auditStream,
+                audited = await publishPatiently(
+                    try record.encoded(), routingKey: topology.auditStream,
                     properties: AMQPProperties(contentType: "application/json", persistent: true, correlationID: envelope.callID, type: "outcome"),
-                    mandatory: true
+                    mandatory: true, until: .now.addingTimeInterval(Double(auditPatience.milliseconds) / 1000), what: "audit outcome", logger: logger
                 )
             } catch {
-                logger.error("Audit outcome not recorded", metadata: [LogKeys.error: "\(error)"])
+                logger.error("Audit outcome cannot be encoded", metadata: [LogKeys.error: "\(error)"])
+                audited = false
+            }
+            if !audited {
+                metrics?.auditPublishFailed()
+                logger.error("Audit outcome not recorded")
             }
             switch reply.outcome {
-            case .result: logger.info("Call answered", metadata: ["duration_ms": "\(reply.durationMilliseconds)"])
+            case .result: logger.info("Call answered", metadata: ["duration_ms": "\(reply.durationMilliseconds)", "from_ledger": "\(fromLedger)"])
             case .error(let error):
-                logger.info("Call failed", metadata: ["error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)", "error_detail": "\(error.detail ?? "")"])
+                logger.info(
+                    "Call failed",
+                    metadata: [
+                        "error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)", "error_detail": "\(error.detail ?? "")",
+                        "may_have_run": "\(error.mayHaveRun == true)",
+                    ])
+            }
+            if await recorded, audited, envelope.kind == .callTool {
+                do {
+                    try await ledger.recordAudited(envelope.callID)
+                } catch {
+                    logger.warning("Audit confirmation not noted in the call ledger", metadata: [LogKeys.error: "\(error)"])
+                }
             }
         }
-        await recorded
+        _ = await recorded
         return .ack
+    }
+
+    /// Publishes with confirms, retrying with backoff (50 ms doubling to 1 s) while the broker
+    /// cannot take it, until `until`. Returns whether the broker confirmed it.
+    private func publishPatiently(
+        _ body: [UInt8], routingKey: String, properties: AMQPProperties, mandatory: Bool, until: Date, what: String, logger: Logger
+    ) async -> Bool {
+        var pause: Duration = .milliseconds(50)
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await publisher.publish(body, exchange: "", routingKey: routingKey, properties: properties, mandatory: mandatory)
+                if attempt > 1 { logger.info("Published after retrying", metadata: ["what": "\(what)", "attempts": "\(attempt)"]) }
+                return true
+            } catch {
+                if attempt == 1 {
+                    logger.warning("Publish failed; retrying", metadata: ["what": "\(what)", LogKeys.error: "\(error)"])
+                }
+                let wait = min(pause, .milliseconds(max(0, Int64(until.timeIntervalSinceNow * 1000))))
+                guard wait > .zero, !Task.isCancelled else {
+                    logger.error("Publish abandoned", metadata: ["what": "\(what)", "attempts": "\(attempt)", LogKeys.error: "\(error)"])
+                    return false
+                }
+                try? await Task.sleep(for: wait)
+                pause = min(pause * 2, .seconds(1))
+            }
+        }
     }
 
     private func encode(_ reply: Reply, logger: Logger) -> [UInt8] {

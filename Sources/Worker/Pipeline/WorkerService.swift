@@ -7,25 +7,39 @@ import Synchronization
 /// Consumes the catalog queue and the request queue of every server this worker serves, and
 /// runs each delivery through the ``RequestProcessor``.
 ///
-/// New catalog entries are picked up every `catalogRefresh`. On graceful shutdown the consumers
-/// are cancelled first (no new work), in-flight calls get up to `shutdownGrace` to finish and be
-/// acknowledged, and anything unfinished returns to its queue when the connection closes.
+/// New catalog entries are picked up every `catalogRefresh`. A worker takes deliveries only
+/// while it can answer them: its consumers pause (`basic.cancel`) whenever the publishing
+/// connection is down and resume when it is back. On graceful shutdown the consumers are
+/// cancelled first (`basic.cancel` only: no new work, while the channels stay open), in-flight
+/// calls get up to `shutdownGrace` to finish, publish their replies and be acknowledged on the
+/// channel they came from; only what is still unfinished then returns to its queue.
 public final class WorkerService: Service, Sendable {
     private let configuration: WorkerConfiguration
     private let consumer: AMQPConnection
+    /// The connection replies go out on: consuming follows its state.
+    private let publisher: AMQPConnection?
     private let topology: GatewayTopology
     private let catalog: ServerCatalog
     private let processor: RequestProcessor
     private let metrics: WorkerMetrics
     private let logger: Logger
     private let consumers = Mutex<[String: AMQPConsumer]>([:])
+    /// What must hold before the first delivery is taken (the schema at this build's version,
+    /// the credentials key): retried with backoff, never fatal.
+    private let startup: (@Sendable () async throws -> Void)?
+    private let presence: WorkerPresence?
+    private let consuming = Atomic<Bool>(false)
 
     public init(
-        configuration: WorkerConfiguration, consumer: AMQPConnection, topology: GatewayTopology, catalog: ServerCatalog,
-        processor: RequestProcessor, metrics: WorkerMetrics, logger: Logger
+        configuration: WorkerConfiguration, consumer: AMQPConnection, publisher: AMQPConnection? = nil, topology: GatewayTopology,
+        catalog: ServerCatalog, processor: RequestProcessor, metrics: WorkerMetrics, logger: Logger, presence: WorkerPresence? = nil,
+        startup: (@Sendable () async throws -> Void)? = nil
     ) {
+        self.presence = presence
+        self.startup = startup
         self.configuration = configuration
         self.consumer = consumer
+        self.publisher = publisher
         self.topology = topology
         self.catalog = catalog
         self.processor = processor
@@ -38,9 +52,22 @@ public final class WorkerService: Service, Sendable {
         consumers.withLock { Array($0.keys) }.sorted()
     }
 
+    /// Whether the worker has started taking deliveries (its start-up checks passed); `/readyz`
+    /// reports not ready until then.
+    public var isConsuming: Bool { consuming.load(ordering: .relaxed) }
+
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { try await self.consumer.waitUntilConnected(timeout: .seconds(365 * 24 * 3600)) }
+        guard await prepare() else { return }
+        try await cancelWhenGracefulShutdown {
+            try await self.consumer.waitUntilConnected(timeout: .seconds(365 * 24 * 3600))
+            try await self.publisher?.waitUntilConnected(timeout: .seconds(365 * 24 * 3600))
+        }
+        consuming.store(true, ordering: .relaxed)
+        defer { consuming.store(false, ordering: .relaxed) }
         await withDiscardingTaskGroup { group in
+            if let publisher {
+                group.addTask { await self.followPublisher(publisher) }
+            }
             await startConsuming(queue: topology.catalogQueue, group: &group)
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 await refreshServers(group: &group)
@@ -50,6 +77,78 @@ public final class WorkerService: Service, Sendable {
             await waitForInFlight()
             // Past the grace period: cancel what still runs; unacked deliveries return to their queues.
             group.cancelAll()
+        }
+    }
+
+    /// Runs the start-up checks until they pass, then waits for the presence lock (a call must
+    /// never be claimed by a worker that others would take for dead). Returns `false` when the
+    /// worker is shut down first. A database outage or a schema not yet migrated keeps the
+    /// worker not ready, with one log line per attempt, and never crashes it.
+    private func prepare() async -> Bool {
+        var pause: Duration = .milliseconds(200)
+        var attempt = 0
+        while let startup {
+            attempt += 1
+            do {
+                try await startup()
+                if attempt > 1 { logger.info("Start-up checks passed", metadata: ["attempts": "\(attempt)"]) }
+                break
+            } catch {
+                logger.error("Worker not ready; retrying", metadata: [LogKeys.error: "\(error)", "retry_in_ms": "\(pause.milliseconds)", "attempt": "\(attempt)"])
+            }
+            guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: pause) })) != nil else { return false }
+            pause = min(pause * 2, configuration.startupRetryMaximum)
+        }
+        var waited = 0
+        while let presence, !presence.isHeld {
+            if waited % 100 == 99 { logger.warning("Waiting for the worker's presence lock in PostgreSQL before consuming") }
+            waited += 1
+            guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .milliseconds(50)) })) != nil else { return false }
+        }
+        return !Task.isShuttingDownGracefully && !Task.isCancelled
+    }
+
+    /// Whether the consumers are paused because replies cannot be published.
+    private let paused = Mutex(false)
+
+    /// Pauses every consumer while `publisher` is disconnected, and resumes them when it is
+    /// connected again: a call taken while its reply cannot be sent would run for nothing and
+    /// come back as a redelivery. Ends with the service (graceful shutdown or cancellation).
+    private func followPublisher(_ publisher: AMQPConnection) async {
+        let (changes, sink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let observer = publisher.addObserver { event in
+            switch event {
+            case .connected, .disconnected: sink.yield()
+            default: break
+            }
+        }
+        defer { publisher.removeObserver(observer) }
+        await cancelWhenGracefulShutdown {
+            for await _ in changes {
+                // Whatever the events' order, act on the state the connection is in now.
+                await self.setPaused(!publisher.status.connected)
+            }
+        }
+    }
+
+    private func setPaused(_ pause: Bool) async {
+        let changed = paused.withLock { paused in
+            defer { paused = pause }
+            return paused != pause
+        }
+        guard changed else { return }
+        let all = consumers.withLock { Array($0.values) }
+        if pause {
+            logger.warning("Replies cannot be published; pausing consumers", metadata: ["consumers": "\(all.count)"])
+        } else {
+            logger.info("Publishing again; resuming consumers", metadata: ["consumers": "\(all.count)"])
+        }
+        for deliveries in all {
+            do {
+                if pause { try await deliveries.pause() } else { try await deliveries.resume() }
+            } catch {
+                logger.debug("Consumer pause or resume deferred to reconnect", metadata: [LogKeys.queue: "\(deliveries.queue)", LogKeys.error: "\(error)"])
+            }
         }
     }
 
@@ -85,6 +184,7 @@ public final class WorkerService: Service, Sendable {
             return
         }
         consumers.withLock { $0[queue] = deliveries }
+        if paused.withLock({ $0 }) { try? await deliveries.pause() }
         logger.info("Consuming", metadata: [LogKeys.queue: "\(queue)", "prefetch": "\(configuration.concurrency)"])
         group.addTask {
             await withDiscardingTaskGroup { calls in
@@ -107,10 +207,9 @@ public final class WorkerService: Service, Sendable {
             switch disposition {
             case .ack: try await consumer.ack(delivery)
             case .deadLetter: try await consumer.nack(delivery, requeue: false)
-            case .requeue: try await consumer.nack(delivery, requeue: true)
             }
         } catch {
-            // The broker requeues it by itself (channel gone); the call ledger keeps it from running twice.
+            // The broker requeues it by itself (channel gone); a redelivery is answered from the call ledger.
             logger.warning("Acknowledgement failed", metadata: [LogKeys.callID: "\(delivery.properties.correlationID ?? "-")", LogKeys.error: "\(error)"])
         }
     }
