@@ -64,8 +64,21 @@ public struct IngressComponents: Sendable {
     public func buildApplication(
         logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
+        let configuration = self.configuration
+        let connections = ConnectionGuard.Counter(maximum: configuration.maxConnections)
         var application = Application(
             router: buildRouter(),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        ConnectionGuard(
+                            counter: connections, headerReadTimeout: configuration.headerReadTimeout, bodyReadTimeout: configuration.bodyReadTimeout,
+                            logger: logger
+                        )
+                    ],
+                    idleTimeout: TimeAmount(configuration.idleTimeout)
+                )
+            ),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: configuration.serviceName),
             onServerRunning: onServerRunning,
             logger: logger

@@ -97,10 +97,16 @@ public enum MCPTestEnvironment {
     }
 
     /// Starts a server process that listens on `port` and waits until it accepts connections.
-    public static func startHTTPServer(_ executable: String, _ arguments: [String], port: Int) async throws -> Process {
+    /// `environment` is added to the test process's own.
+    public static func startHTTPServer(
+        _ executable: String, _ arguments: [String], port: Int, environment: [String: String] = [:]
+    ) async throws -> Process {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: executable)
         child.arguments = arguments
+        if !environment.isEmpty {
+            child.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         child.standardInput = FileHandle.nullDevice
         child.standardOutput = FileHandle.nullDevice
         if ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"] == nil { child.standardError = FileHandle.nullDevice }
@@ -145,12 +151,16 @@ public final class FixtureServer: Sendable {
     public let eventsPath: String
     private let python: String
     private let extraArguments: [String]
+    private let environment: [String: String]
     private let process = Mutex<Process?>(nil)
 
-    /// - Parameter extraArguments: more options for `fixture_server.py` (`--page-size 3`).
-    public init(_ transport: FixtureTransport, extraArguments: [String] = []) throws {
+    /// - Parameters:
+    ///   - extraArguments: more options for `fixture_server.py` (`--page-size 3`).
+    ///   - environment: more environment for an HTTP server's process (`FIXTURE_SIDE_EFFECTS=1`).
+    public init(_ transport: FixtureTransport, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         self.transport = transport
         self.extraArguments = extraArguments
+        self.environment = environment
         self.python = try MCPTestEnvironment.python()
         self.port = transport == .stdio ? 0 : try MCPTestEnvironment.freePort()
         self.eventsPath = FileManager.default.temporaryDirectory
@@ -186,7 +196,7 @@ public final class FixtureServer: Sendable {
     /// Starts the HTTP server and waits until it accepts connections (no-op for stdio).
     public func start() async throws {
         guard transport != .stdio else { return }
-        let child = try await MCPTestEnvironment.startHTTPServer(python, serverArguments, port: port)
+        let child = try await MCPTestEnvironment.startHTTPServer(python, serverArguments, port: port, environment: environment)
         process.withLock { $0 = child }
     }
 

@@ -16,6 +16,14 @@ public struct IngressConfiguration: Sendable {
     public var listTimeout: Duration = .seconds(10)
     /// `INGRESS_SHUTDOWN_GRACE_MS` (default 30 s): how long in-flight calls may finish after SIGTERM.
     public var shutdownGrace: Duration = .seconds(30)
+    /// `INGRESS_IDLE_TIMEOUT_MS` (default 60 s): a kept-alive connection with no request is closed after this.
+    public var idleTimeout: Duration = .seconds(60)
+    /// `INGRESS_HEADER_READ_TIMEOUT_MS` (default 10 s): a new connection must send a complete request head within this.
+    public var headerReadTimeout: Duration = .seconds(10)
+    /// `INGRESS_BODY_READ_TIMEOUT_MS` (default 30 s): a request body must arrive in full within this after its head.
+    public var bodyReadTimeout: Duration = .seconds(30)
+    /// `INGRESS_MAX_CONNECTIONS` (default 10000): open connections beyond this are closed at once.
+    public var maxConnections = 10_000
     /// `SERVICE_NAME`: reported in logs and as the AMQP connection name.
     public var serviceName = "mcp-ingress"
 
@@ -29,6 +37,10 @@ public struct IngressConfiguration: Sendable {
         maxTimeout = try environment.milliseconds("CALL_MAX_TIMEOUT_MS", default: maxTimeout, range: 100...3_600_000)
         listTimeout = try environment.milliseconds("LIST_TIMEOUT_MS", default: listTimeout, range: 100...600_000)
         shutdownGrace = try environment.milliseconds("INGRESS_SHUTDOWN_GRACE_MS", default: shutdownGrace, range: 0...3_600_000)
+        idleTimeout = try environment.milliseconds("INGRESS_IDLE_TIMEOUT_MS", default: idleTimeout, range: 100...3_600_000)
+        headerReadTimeout = try environment.milliseconds("INGRESS_HEADER_READ_TIMEOUT_MS", default: headerReadTimeout, range: 100...600_000)
+        bodyReadTimeout = try environment.milliseconds("INGRESS_BODY_READ_TIMEOUT_MS", default: bodyReadTimeout, range: 100...3_600_000)
+        maxConnections = try environment.int("INGRESS_MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
         serviceName = environment.string("SERVICE_NAME", default: serviceName)
         guard defaultTimeout <= maxTimeout else {
             throw ConfigurationError(variable: "CALL_DEFAULT_TIMEOUT_MS", reason: "must not exceed CALL_MAX_TIMEOUT_MS")

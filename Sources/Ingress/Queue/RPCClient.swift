@@ -132,7 +132,15 @@ public final class RPCClient: Service, Sendable {
         } catch {
             throw GatewayError(.internal, "publishing failed: \(error)")
         }
-        return try await waiter.wait(until: envelope.deadline)
+        do {
+            return try await waiter.wait(until: envelope.deadline)
+        } catch where error.code == .deadlineExceeded && envelope.kind == .callTool {
+            // The call was sent: a worker may be running it still (it never starts one past the deadline).
+            throw GatewayError(
+                .deadlineExceeded, "no answer before the deadline; the call may have run (GET /calls/{callId} tells its outcome)",
+                mayHaveRun: true
+            )
+        }
     }
 
     /// A publish that failed: `unavailable` (nothing was sent: retry later) unless the broker

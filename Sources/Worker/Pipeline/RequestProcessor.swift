@@ -96,13 +96,23 @@ public struct RequestProcessor: Sendable {
             let executed = await forwardingProgress(of: call) { progress in await execute(call, progress: progress) }
             let body = encode(executed, logger: logger)
             // The ledger records the reply while it is published, not before: off the caller's path.
-            return await send(body, decoded: executed, call: call, ledgerRecord: { [ledger, logger] in
-                do {
-                    try await ledger.record(body, for: envelope.callID)
-                    return true
-                } catch {
-                    logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
-                    return false
+            return await send(body, decoded: executed, call: call, ledgerRecord: { [ledger, logger, auditPatience] in
+                // Retried through a short database outage: a reply the ledger lacks would make a
+                // redelivery or an idempotent retry answer `outcome_unknown` for a call that has one.
+                let until = ContinuousClock.now + auditPatience
+                var pause: Duration = .milliseconds(50)
+                while true {
+                    do {
+                        try await ledger.record(body, for: envelope.callID)
+                        return true
+                    } catch {
+                        guard ContinuousClock.now + pause < until, !Task.isCancelled else {
+                            logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
+                            return false
+                        }
+                        try? await Task.sleep(for: pause)
+                        pause = min(pause * 2, .seconds(1))
+                    }
                 }
             })
         case .answered(let stored):

@@ -25,6 +25,10 @@ struct GatewayHarness: Sendable {
         var workerConcurrency = 8
         var defaultTimeout: Duration = .seconds(20)
         var maxBodyBytes = 64 * 1024
+        /// More ingress settings (connection limits and timeouts).
+        var ingress: @Sendable (inout IngressConfiguration) -> Void = { _ in }
+        /// More worker settings.
+        var worker: @Sendable (inout WorkerConfiguration) -> Void = { _ in }
         /// A broker of the test's own (for tests that stop it), else the shared one.
         var amqpURL: String?
         /// A database of the test's own (for tests that stop it), else a scratch schema.
@@ -53,6 +57,8 @@ struct GatewayHarness: Sendable {
     /// Its connection settings (the test's schema), for tools such as pg_dump.
     let databaseConfiguration: PostgresConfiguration
     let workers: [WorkerHandle]
+    /// The ingress's port on 127.0.0.1.
+    var port: Int { Int(baseURL.split(separator: ":").last ?? "") ?? 0 }
 
     /// One worker's service group, so a test can stop it (as a crash would) while others go on.
     final class WorkerHandle: Sendable {
@@ -118,6 +124,7 @@ struct GatewayHarness: Sendable {
         ingressConfiguration.port = 0
         ingressConfiguration.defaultTimeout = options.defaultTimeout
         ingressConfiguration.maxBodyBytes = options.maxBodyBytes
+        options.ingress(&ingressConfiguration)
         let ingress = IngressComponents(
             configuration: ingressConfiguration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
             authenticator: authenticator, logger: logger, surface: options.surface
@@ -137,6 +144,7 @@ struct GatewayHarness: Sendable {
             configuration.healthHost = "127.0.0.1"
             configuration.healthPort = 0
             configuration.authorizationCacheTTL = options.authorizationCacheTTL
+            options.worker(&configuration)
             let database = PostgresClient(configuration: databaseConfiguration, logger: logger)
             let pool = MCPBackendPool(logger: logger)
             let components = WorkerComponents(
@@ -204,6 +212,10 @@ struct GatewayHarness: Sendable {
 
     /// A valid token for `subject` in `groups`, signed by the key the ingress trusts.
     func token(subject: String = "alice", groups: [String] = [], claims extra: [String: JSONValue] = [:]) -> String {
+        Self.token(subject: subject, groups: groups, claims: extra)
+    }
+
+    static func token(subject: String = "alice", groups: [String] = [], claims extra: [String: JSONValue] = [:]) -> String {
         let now = Int64(Date().timeIntervalSince1970)
         var claims: [String: JSONValue] = [
             "iss": .string(Self.issuer), "aud": .string(Self.audience), "sub": .string(subject), "iat": .integer(now), "nbf": .integer(now - 5),
@@ -232,6 +244,12 @@ struct GatewayHarness: Sendable {
     }
 
     func send(_ method: String, _ path: String, token: String?, headers: [String: String], body: [UInt8]?) async throws -> Answer {
+        try await Self.send(baseURL: baseURL, method, path, token: token, headers: headers, body: body)
+    }
+
+    static func send(
+        baseURL: String, _ method: String, _ path: String, token: String?, headers: [String: String], body: [UInt8]?
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .init(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }

@@ -1,0 +1,42 @@
+import Foundation
+import Shared
+import Synchronization
+import TestSupport
+import Testing
+
+/// The outcome records of an audit stream, read from its first offset until it stays quiet.
+enum AuditOutcomes {
+    /// Outcome records by call id (records a worker re-sent from the call ledger left out).
+    static func read(stream: String, amqpURL: String, quiet: Duration = .seconds(3)) async throws -> [String: [AuditRecord]] {
+        try await AMQPTest.withConnection(try AMQPTest.configuration(url: amqpURL)) { amqp in
+            let consumer = try await amqp.consume(queue: stream, prefetch: 500, arguments: ["x-stream-offset": "first"])
+            let collected = Mutex<(records: [AuditRecord], last: ContinuousClock.Instant)>(([], .now))
+            let reader = Task {
+                for await delivery in consumer {
+                    try? await amqp.ack(delivery)
+                    let record = delivery.properties.type == "outcome" ? try? AuditRecord(decoding: delivery.body) : nil
+                    collected.withLock { state in
+                        if let record, record.fromLedger != true { state.records.append(record) }
+                        state.last = .now
+                    }
+                }
+            }
+            while collected.withLock({ $0.last }).duration(to: .now) < quiet {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            reader.cancel()
+            try? await consumer.cancel()
+            return Dictionary(grouping: collected.withLock { $0.records }, by: \.callID)
+        }
+    }
+
+    /// Every call the backend ran has exactly one outcome record.
+    static func check(_ outcomes: [String: [AuditRecord]], callIDs: [String: String], truth: FaultLoad.GroundTruth, label: String) {
+        let ran = callIDs.filter { truth.ran($0.key) > 0 }
+        let missing = ran.filter { (outcomes[$0.value] ?? []).isEmpty }.map(\.key)
+        let duplicated = ran.filter { (outcomes[$0.value] ?? []).count > 1 }.map(\.key)
+        print("\(label) audit: \(ran.count) executed calls; outcome records missing \(missing.count), more than one \(duplicated.count)")
+        #expect(missing.isEmpty, "\(label): executed calls without an outcome record: \(missing)")
+        #expect(duplicated.isEmpty, "\(label): executed calls with several outcome records: \(duplicated)")
+    }
+}

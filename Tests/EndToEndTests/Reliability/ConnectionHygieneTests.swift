@@ -1,0 +1,102 @@
+import Foundation
+import Shared
+import TestSupport
+import Testing
+
+/// Slow or silent clients cannot hold the ingress: connections that send nothing, a header a
+/// byte at a time, or a body that never ends are closed, connections beyond the limit are
+/// closed at once, and the ingress keeps answering everyone else meanwhile.
+@Suite struct ConnectionHygieneTests {
+    /// A raw TCP connection to the ingress, for clients no HTTP library would imitate.
+    final class RawConnection {
+        let fd: Int32
+        private var open = true
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            try #require(connected, "cannot connect to 127.0.0.1:\(port)")
+        }
+
+        deinit { close() }
+
+        func close() {
+            guard open else { return }
+            open = false
+            _ = Foundation.close(fd)
+        }
+
+        func send(_ text: String) {
+            _ = text.withCString { Foundation.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        }
+
+        /// Whether the server has closed the connection (end of stream or reset).
+        var isClosedByServer: Bool {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { return false }
+            var byte: UInt8 = 0
+            let read = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            return read == 0 || (read < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        }
+    }
+
+    @Test func silentAndSlowClientsAreClosedWhileOthersAreServed() async throws {
+        var options = GatewayHarness.Options()
+        options.ingress = { configuration in
+            configuration.headerReadTimeout = .milliseconds(500)
+            configuration.bodyReadTimeout = .milliseconds(500)
+            configuration.idleTimeout = .seconds(2)
+        }
+        try await GatewayHarness.run(options) { gateway in
+            let silent = try (0..<40).map { _ in try RawConnection(port: gateway.port) }
+            let slowHeader = try (0..<5).map { _ in try RawConnection(port: gateway.port) }
+            let slowBody = try (0..<5).map { _ in try RawConnection(port: gateway.port) }
+            for connection in slowBody {
+                connection.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+            }
+            // A header a byte at a time, and the others served meanwhile.
+            let started = ContinuousClock.now
+            var served = 0
+            while slowHeader.contains(where: { !$0.isClosedByServer }) && started.duration(to: .now) < .seconds(15) {
+                for connection in slowHeader { connection.send("G") }
+                if try await gateway.get("/healthz", token: nil).status == 200 { served += 1 }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(slowHeader.allSatisfy(\.isClosedByServer), "a client sending its header a byte at a time is closed")
+            #expect(served > 0)
+            let closed = try await eventually(timeout: .seconds(15)) { () -> Bool? in
+                silent.allSatisfy(\.isClosedByServer) && slowBody.allSatisfy(\.isClosedByServer) ? true : nil
+            }
+            #expect(closed, "silent clients and unfinished bodies are closed")
+            #expect(try await gateway.get("/healthz", token: nil).status == 200)
+        }
+    }
+
+    @Test func connectionsBeyondTheLimitAreClosedAtOnce() async throws {
+        var options = GatewayHarness.Options()
+        options.ingress = { configuration in
+            configuration.maxConnections = 20
+            configuration.headerReadTimeout = .seconds(60)
+        }
+        try await GatewayHarness.run(options) { gateway in
+            let held = try (0..<20).map { _ in try RawConnection(port: gateway.port) }
+            try await Task.sleep(for: .milliseconds(300))
+            let extra = try (0..<5).map { _ in try RawConnection(port: gateway.port) }
+            let refused = try await eventually(timeout: .seconds(10)) { () -> Bool? in extra.allSatisfy(\.isClosedByServer) ? true : nil }
+            #expect(refused, "connections beyond INGRESS_MAX_CONNECTIONS are closed")
+            #expect(held.filter(\.isClosedByServer).isEmpty, "connections within the limit are kept")
+            // Freeing connections makes room again.
+            for connection in held { connection.close() }
+            let back = try await eventually(timeout: .seconds(10)) { () -> Bool? in
+                (try? await gateway.get("/healthz", token: nil))?.status == 200 ? true : nil
+            }
+            #expect(back)
+        }
+    }
+}
