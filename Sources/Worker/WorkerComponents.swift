@@ -28,6 +28,8 @@ public struct WorkerComponents: Sendable {
     public let presence: WorkerPresence
     /// Runs each call at most once; knows each call's state.
     public let ledger: CallLedger
+    /// Publishes outcomes the audit stream missed, and prunes the ledger.
+    public let ledgerMaintenance: LedgerMaintenance
 
     public init(
         configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
@@ -57,6 +59,9 @@ public struct WorkerComponents: Sendable {
         metrics = WorkerMetrics()
         ledger = CallLedger(database: database)
         presence = WorkerPresence(configuration: database.configuration, instance: ledger.instance, logger: logger)
+        ledgerMaintenance = LedgerMaintenance(
+            database: database, publisher: publisher, topology: topology, retention: configuration.ledgerRetention, logger: logger
+        )
         cancellations = CancellationRegistry()
         cancellationListener = CancellationListener(
             consumer: consumer, queue: topology.cancelQueue(worker: configuration.workerID), signer: signer, registry: cancellations, logger: logger
@@ -80,6 +85,6 @@ public struct WorkerComponents: Sendable {
             configuration: configuration, consumer: consumer, publisher: publisher, database: database, metrics: metrics, service: service,
             logger: logger
         )
-        return [database, publisher, tenancyListener, presence] + extra + [consumer, cancellationListener, service, health]
+        return [database, publisher, tenancyListener, presence, ledgerMaintenance] + extra + [consumer, cancellationListener, service, health]
     }
 }

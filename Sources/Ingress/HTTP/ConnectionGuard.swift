@@ -31,7 +31,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         var current: Int { open.load(ordering: .relaxed) }
         /// Counts one more connection; `false` (and not counted) when the limit is reached.
         func admit() -> Bool {
-            open.wrappingAdd(1, ordering: .relaxed).newValue <= maximum || { open.wrappingSubtract(1, ordering: .relaxed); return false }()
+            if open.wrappingAdd(1, ordering: .relaxed).newValue <= maximum { return true }
+            open.wrappingSubtract(1, ordering: .relaxed)
+            return false
         }
         func release() { open.wrappingSubtract(1, ordering: .relaxed) }
     }

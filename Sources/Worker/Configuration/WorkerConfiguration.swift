@@ -27,6 +27,9 @@ public struct WorkerConfiguration: Sendable {
     /// than this left before its deadline (it fails `deadline_exceeded`, not run), so that a
     /// cancellation never races a call the backend has just begun.
     public var minimumStartBudget: Duration = .milliseconds(50)
+    /// `CALL_LEDGER_RETENTION_MS` (default 7 days): how long the call ledger keeps a call (its
+    /// stored reply, and so its `Idempotency-Key`: a retry after this runs as a new call).
+    public var ledgerRetention: Duration = .seconds(7 * 86_400)
     /// `WORKER_STARTUP_RETRY_MAX_MS` (default 30 s): the longest pause between attempts to reach
     /// the database (and a schema at the version this worker needs) while starting.
     public var startupRetryMaximum: Duration = .seconds(30)
@@ -48,6 +51,7 @@ public struct WorkerConfiguration: Sendable {
         healthPort = try environment.int("WORKER_HEALTH_PORT", default: healthPort, range: 0...65535)
         authorizationCacheTTL = try environment.milliseconds("AUTHZ_CACHE_TTL_MS", default: authorizationCacheTTL, range: 0...86_400_000)
         minimumStartBudget = try environment.milliseconds("CALL_MIN_START_BUDGET_MS", default: minimumStartBudget, range: 0...60_000)
+        ledgerRetention = try environment.milliseconds("CALL_LEDGER_RETENTION_MS", default: ledgerRetention, range: 60_000...31_536_000_000)
         startupRetryMaximum = try environment.milliseconds("WORKER_STARTUP_RETRY_MAX_MS", default: startupRetryMaximum, range: 100...600_000)
     }
 

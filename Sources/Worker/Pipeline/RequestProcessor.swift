@@ -99,21 +99,12 @@ public struct RequestProcessor: Sendable {
             return await send(body, decoded: executed, call: call, ledgerRecord: { [ledger, logger, auditPatience] in
                 // Retried through a short database outage: a reply the ledger lacks would make a
                 // redelivery or an idempotent retry answer `outcome_unknown` for a call that has one.
-                let until = ContinuousClock.now + auditPatience
-                var pause: Duration = .milliseconds(50)
-                while true {
-                    do {
-                        try await ledger.record(body, for: envelope.callID)
-                        return true
-                    } catch {
-                        guard ContinuousClock.now + pause < until, !Task.isCancelled else {
-                            logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
-                            return false
-                        }
-                        try? await Task.sleep(for: pause)
-                        pause = min(pause * 2, .seconds(1))
-                    }
+                var lastError: (any Error)?
+                let recorded = await retrying(until: .now + auditPatience, failed: { lastError = $1 }) {
+                    try await ledger.record(body, for: envelope.callID)
                 }
+                if !recorded { logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(lastError.map { "\($0)" } ?? "-")"]) }
+                return recorded
             })
         case .answered(let stored):
             logger.info("Repeated call answered from the ledger; not run again", metadata: ["redelivered": "\(delivery.redelivered)"])
@@ -358,32 +349,26 @@ public struct RequestProcessor: Sendable {
         return .ack
     }
 
-    /// Publishes with confirms, retrying with backoff (50 ms doubling to 1 s) while the broker
-    /// cannot take it, until `until`. Returns whether the broker confirmed it.
+    /// Publishes with confirms, retrying (``retrying(until:failed:_:)``) while the broker cannot
+    /// take it, until `until`. Returns whether the broker confirmed it.
     private func publishPatiently(
         _ body: [UInt8], routingKey: String, properties: AMQPProperties, mandatory: Bool, until: Date, what: String, logger: Logger
     ) async -> Bool {
-        var pause: Duration = .milliseconds(50)
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                try await publisher.publish(body, exchange: "", routingKey: routingKey, properties: properties, mandatory: mandatory)
-                if attempt > 1 { logger.info("Published after retrying", metadata: ["what": "\(what)", "attempts": "\(attempt)"]) }
-                return true
-            } catch {
-                if attempt == 1 {
-                    logger.warning("Publish failed; retrying", metadata: ["what": "\(what)", LogKeys.error: "\(error)"])
-                }
-                let wait = min(pause, .milliseconds(max(0, Int64(until.timeIntervalSinceNow * 1000))))
-                guard wait > .zero, !Task.isCancelled else {
-                    logger.error("Publish abandoned", metadata: ["what": "\(what)", "attempts": "\(attempt)", LogKeys.error: "\(error)"])
-                    return false
-                }
-                try? await Task.sleep(for: wait)
-                pause = min(pause * 2, .seconds(1))
-            }
+        var attempts = 0
+        var lastError: (any Error)?
+        let published = await retrying(until: .at(until), failed: { number, error in
+            attempts = number
+            lastError = error
+            if number == 1 { logger.warning("Publish failed; retrying", metadata: ["what": "\(what)", LogKeys.error: "\(error)"]) }
+        }) {
+            try await publisher.publish(body, exchange: "", routingKey: routingKey, properties: properties, mandatory: mandatory)
         }
+        if published, attempts > 0 {
+            logger.info("Published after retrying", metadata: ["what": "\(what)", "attempts": "\(attempts + 1)"])
+        } else if !published {
+            logger.error("Publish abandoned", metadata: ["what": "\(what)", "attempts": "\(attempts)", LogKeys.error: "\(lastError.map { "\($0)" } ?? "-")"])
+        }
+        return published
     }
 
     private func encode(_ reply: Reply, logger: Logger) -> [UInt8] {
