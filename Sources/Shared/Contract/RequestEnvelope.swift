@@ -105,17 +105,18 @@ extension RequestEnvelope {
     /// The first broken rule is thrown.
     public func validate() throws(EnvelopeValidationError) {
         guard UUID(uuidString: callID) != nil else { throw .invalidCallID(callID) }
-        if kind == .listServers || kind == .catalogTools || kind == .explain {
+        if kind == .listServers || kind == .catalogTools || kind == .explain || kind == .callStatus {
             guard server == Self.catalogServer else { throw .invalidServerID(server) }
         } else {
             guard Self.isValidServerID(server) else { throw .invalidServerID(server) }
         }
         switch (kind, tool) {
         case (.callTool, nil): throw .missingTool
-        case (.listTools, .some(let tool)), (.listServers, .some(let tool)), (.catalogTools, .some(let tool)), (.explain, .some(let tool)):
+        case (.listTools, .some(let tool)), (.listServers, .some(let tool)), (.catalogTools, .some(let tool)), (.explain, .some(let tool)),
+            (.callStatus, .some(let tool)):
             throw .unexpectedTool(tool)
         case (.callTool, .some(let tool)): try Self.validateToolName(tool)
-        case (.listTools, nil), (.listServers, nil), (.catalogTools, nil), (.explain, nil): break
+        case (.listTools, nil), (.listServers, nil), (.catalogTools, nil), (.explain, nil), (.callStatus, nil): break
         }
         guard arguments.isObject else { throw .argumentsNotObject }
         guard arguments.nestingDepth <= Self.maximumArgumentsDepth else { throw .argumentsTooDeep }

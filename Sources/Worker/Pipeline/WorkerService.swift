@@ -96,7 +96,8 @@ public final class WorkerService: Service, Sendable {
             } catch {
                 logger.error("Worker not ready; retrying", metadata: [LogKeys.error: "\(error)", "retry_in_ms": "\(pause.milliseconds)", "attempt": "\(attempt)"])
             }
-            guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: pause) })) != nil else { return false }
+            let wait = pause
+            guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: wait) })) != nil else { return false }
             pause = min(pause * 2, configuration.startupRetryMaximum)
         }
         var waited = 0

@@ -7,7 +7,7 @@ import Testing
 /// A bounded load of side-effecting calls with unique ids, made while a fault is injected, and
 /// the checks of what became of each against ground truth the gateway does not control: the
 /// backend's own record of every execution (the fixture's `side_effect` tool and events file).
-struct FaultLoad {
+struct FaultLoad: Sendable {
     /// One call as its caller saw it.
     struct Answer: Sendable {
         var id: String
@@ -31,22 +31,18 @@ struct FaultLoad {
     /// Calls `ids` (at most `concurrency` at a time); once a quarter of them are answered,
     /// runs `fault` alongside. Every call carries its id as its `Idempotency-Key`.
     func run(ids: [String], fault: @escaping @Sendable () async throws -> Void) async throws -> [Answer] {
-        let next = Atomic<Int>(0)
-        let answered = Atomic<Int>(0)
-        let answers = Mutex<[Answer]>([])
+        let progress = Progress()
+        let load = self
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                while answered.load(ordering: .relaxed) < max(1, ids.count / 4) { try await Task.sleep(for: .milliseconds(20)) }
+                while progress.answered < max(1, ids.count / 4) { try await Task.sleep(for: .milliseconds(20)) }
                 try await fault()
             }
             for _ in 0..<concurrency {
                 group.addTask {
-                    while true {
-                        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                        guard index < ids.count else { return }
-                        let answer = await call(ids[index])
-                        answers.withLock { $0.append(answer) }
-                        answered.wrappingAdd(1, ordering: .relaxed)
+                    while let index = progress.take(below: ids.count) {
+                        let answer = await load.call(ids[index])
+                        progress.record(answer)
                         // A refused call comes back at once; pace the load so it spans the fault.
                         if answer.status != 200 { try await Task.sleep(for: .milliseconds(100)) }
                     }
@@ -54,7 +50,24 @@ struct FaultLoad {
             }
             try await group.waitForAll()
         }
-        return answers.withLock { $0 }
+        return progress.answers
+    }
+
+    /// The shared state of one load: the next id to call and the answers so far.
+    private final class Progress: Sendable {
+        private let state = Mutex<(next: Int, answers: [Answer])>((0, []))
+
+        func take(below count: Int) -> Int? {
+            state.withLock { state in
+                guard state.next < count else { return nil }
+                defer { state.next += 1 }
+                return state.next
+            }
+        }
+
+        func record(_ answer: Answer) { state.withLock { $0.answers.append(answer) } }
+        var answered: Int { state.withLock { $0.answers.count } }
+        var answers: [Answer] { state.withLock { $0.answers } }
     }
 
     /// One call; a connection the ingress dropped counts as status 0 (not an answer).
