@@ -37,13 +37,15 @@ import Testing
             _ = text.withCString { Foundation.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         }
 
-        /// Whether the server has closed the connection (end of stream or reset).
+        /// Whether the server has closed the connection (end of stream or reset); whatever it
+        /// sent before closing (an HTTP error for a malformed head) is read and dropped.
         var isClosedByServer: Bool {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 0) > 0 else { return false }
-            var byte: UInt8 = 0
-            let read = recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-            return read == 0 || (read < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let read = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+                if read > 0 { continue }
+                return read == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)
+            }
         }
     }
 
