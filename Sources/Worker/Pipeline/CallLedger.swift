@@ -83,6 +83,18 @@ public struct CallLedger: Sendable {
         )
     }
 
+    /// Records `reply` unless the call already has one: what a redelivery decided (the outcome
+    /// is unknown) becomes the call's answer for every later delivery or retry, while a reply
+    /// the first attempt records later (``record(_:for:)``) still replaces it.
+    public func recordIfUnanswered(_ reply: [UInt8], for callID: String) async throws {
+        try await database.execute(
+            """
+            UPDATE call_executions SET reply = \(String(decoding: reply, as: UTF8.self))::jsonb, finished_at = now()
+            WHERE call_id = \(callID)::uuid AND reply IS NULL
+            """
+        )
+    }
+
     /// Notes that the call's outcome record is on the audit stream (confirmed by the broker).
     public func recordAudited(_ callID: String) async throws {
         try await database.execute("UPDATE call_executions SET audited_at = now() WHERE call_id = \(callID)::uuid")

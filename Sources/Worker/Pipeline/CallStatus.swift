@@ -42,8 +42,14 @@ struct CallStatus {
         if let key = entry.idempotencyKey { fields["idempotencyKey"] = .string(key) }
         switch entry.claim {
         case .answered(let body):
-            fields["state"] = "answered"
-            switch (try? Reply(decoding: body))?.outcome {
+            let outcome = (try? Reply(decoding: body))?.outcome
+            // An unknown outcome recorded by a redelivery is not an answer of the call itself.
+            if case .error(let error) = outcome, error.code == .outcomeUnknown {
+                fields["state"] = "outcome_unknown"
+            } else {
+                fields["state"] = "answered"
+            }
+            switch outcome {
             case .result(let result): fields["result"] = result
             case .error(let error):
                 var detail: [String: JSONValue] = ["code": .string(error.code.rawValue), "message": .string(error.message)]

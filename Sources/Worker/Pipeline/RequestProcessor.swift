@@ -114,7 +114,7 @@ public struct RequestProcessor: Sendable {
             return await awaitFirstAttempt(call)
         case .interrupted(let worker):
             logger.warning("Repeated call whose first attempt never answered; outcome unknown, not run again", metadata: ["first_worker": "\(worker)"])
-            return await answer(call, .error(Self.outcomeUnknown(worker: worker)))
+            return await answerUnknown(call, worker: worker)
         case .mismatch:
             logger.info("Idempotency key reused for a different call; refused")
             return await answer(
@@ -159,10 +159,29 @@ public struct RequestProcessor: Sendable {
             error.message = "the call is still running on another worker and did not answer before the deadline; it may have run, and it is not run again (GET /calls/{callId} tells its outcome)"
             return await answer(call, .error(error))
         case .interrupted(let worker):
-            return await answer(call, .error(Self.outcomeUnknown(worker: worker)))
+            return await answerUnknown(call, worker: worker)
         case .claimed, .mismatch:
             return await answer(call, .error(Self.outcomeUnknown(worker: "unknown")))
         }
+    }
+
+    /// Answers `outcome_unknown` for a call whose first attempt's worker is gone, and records
+    /// that answer in the ledger (unless a reply got there first), so that every later delivery
+    /// or retry gives the same answer and the audit stream has one outcome for the call.
+    private func answerUnknown(_ call: Call, worker: String) async -> Disposition {
+        let reply = Reply(
+            callID: call.envelope.callID, outcome: .error(Self.outcomeUnknown(worker: worker)), worker: workerID, startedAt: call.started, finishedAt: .now
+        )
+        let body = encode(reply, logger: call.logger)
+        return await send(body, decoded: reply, call: call, ledgerRecord: { [ledger, logger = call.logger] in
+            do {
+                try await ledger.recordIfUnanswered(body, for: call.envelope.callID)
+                return true
+            } catch {
+                logger.warning("Unknown outcome not recorded in the call ledger", metadata: [LogKeys.error: "\(error)"])
+                return false
+            }
+        })
     }
 
     /// Decides and runs the call; always returns a reply (result or typed error). A call the

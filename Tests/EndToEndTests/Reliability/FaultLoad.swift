@@ -18,7 +18,8 @@ struct FaultLoad: Sendable {
         var elapsed: Duration
     }
 
-    /// How many calls a fault test makes (`MCPGW_FAULT_CALLS`, default 60): small in CI, larger by hand.
+    /// The fewest calls a fault test makes (`MCPGW_FAULT_CALLS`, default 60): small in CI, larger
+    /// by hand. It makes more while the fault lasts, ten times this at most.
     static var calls: Int { ProcessInfo.processInfo.environment["MCPGW_FAULT_CALLS"].flatMap(Int.init) ?? 60 }
 
     let server: String
@@ -28,46 +29,70 @@ struct FaultLoad: Sendable {
     let toolSeconds: Double
     let post: @Sendable (String, String, String, [String: String]) async throws -> GatewayHarness.Answer
 
-    /// Calls `ids` (at most `concurrency` at a time); once a quarter of them are answered,
-    /// runs `fault` alongside. Every call carries its id as its `Idempotency-Key`.
-    func run(ids: [String], fault: @escaping @Sendable () async throws -> Void) async throws -> [Answer] {
-        let progress = Progress()
+    /// Calls with fresh ids named after `label` (at most `concurrency` at a time, each caller
+    /// pausing `pacing` between its calls) from before `fault` starts (once a few are answered)
+    /// until it has ended: at least ``calls`` and at most ten times that. Every call carries its
+    /// id as its `Idempotency-Key`. Returns every id called and every answer.
+    func run(
+        label: String, pacing: Duration = .milliseconds(50), fault: @escaping @Sendable () async throws -> Void
+    ) async throws -> (ids: [String], answers: [Answer]) {
+        let progress = Progress(label: label, minimum: Self.calls, maximum: Self.calls * 10)
         let load = self
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                while progress.answered < max(1, ids.count / 4) { try await Task.sleep(for: .milliseconds(20)) }
+                while progress.answered < max(1, Self.calls / 4) { try await Task.sleep(for: .milliseconds(20)) }
                 try await fault()
+                progress.faultEnded()
             }
             for _ in 0..<concurrency {
                 group.addTask {
-                    while let index = progress.take(below: ids.count) {
-                        let answer = await load.call(ids[index])
+                    while let id = progress.nextID() {
+                        let answer = await load.call(id)
                         progress.record(answer)
-                        // A refused call comes back at once; pace the load so it spans the fault.
-                        if answer.status != 200 { try await Task.sleep(for: .milliseconds(100)) }
+                        try await Task.sleep(for: pacing)
                     }
                 }
             }
             try await group.waitForAll()
         }
-        return progress.answers
+        return (progress.ids, progress.answers)
     }
 
-    /// The shared state of one load: the next id to call and the answers so far.
+    /// The shared state of one load: which ids were handed out, the answers, the fault's end.
     private final class Progress: Sendable {
-        private let state = Mutex<(next: Int, answers: [Answer])>((0, []))
+        private struct State {
+            var ids: [String] = []
+            var answers: [Answer] = []
+            var faultEndedAt: ContinuousClock.Instant?
+        }
 
-        func take(below count: Int) -> Int? {
+        private let state = Mutex(State())
+        private let label: String
+        private let minimum: Int
+        private let maximum: Int
+
+        init(label: String, minimum: Int, maximum: Int) {
+            self.label = label
+            self.minimum = minimum
+            self.maximum = maximum
+        }
+
+        /// The next id to call, or `nil` once enough were made and the fault ended a second ago.
+        func nextID() -> String? {
             state.withLock { state in
-                guard state.next < count else { return nil }
-                defer { state.next += 1 }
-                return state.next
+                let settled = state.faultEndedAt.map { $0.duration(to: .now) > .seconds(1) } ?? false
+                guard state.ids.count < maximum, state.ids.count < minimum || !settled else { return nil }
+                let id = "\(label)-\(state.ids.count)-\(UUID().uuidString.prefix(8))"
+                state.ids.append(id)
+                return id
             }
         }
 
+        func faultEnded() { state.withLock { $0.faultEndedAt = .now } }
         func record(_ answer: Answer) { state.withLock { $0.answers.append(answer) } }
         var answered: Int { state.withLock { $0.answers.count } }
         var answers: [Answer] { state.withLock { $0.answers } }
+        var ids: [String] { state.withLock { $0.ids } }
     }
 
     /// One call; a connection the ingress dropped counts as status 0 (not an answer).

@@ -46,16 +46,11 @@ import Worker
         await backend.stop()
     }
 
-    static func ids(_ label: String) -> [String] {
-        (0..<FaultLoad.calls).map { "\(label)-\($0)-\(UUID().uuidString.prefix(8))" }
-    }
-
     /// Every worker restarted in turn with SIGTERM (a rolling deploy, a scale-in) under load:
     /// in-flight calls finish on the stopping worker and are answered; no call fails.
     @Test func aRollingRestartOfEveryWorkerFailsNoCall() async throws {
         try await Self.withGateway { gateway, backend, load in
-            let ids = Self.ids("rolling")
-            let answers = try await load.run(ids: ids) {
+            let (ids, answers) = try await load.run(label: "rolling") {
                 for index in 0..<2 {
                     let status = try await gateway.stopWorker(index, signal: SIGTERM)
                     #expect(status == 0, "worker-\(index) exited with \(status) after SIGTERM")
@@ -74,8 +69,7 @@ import Worker
     /// `outcome_unknown` when it may have run), none runs twice, and a retry never runs one again.
     @Test func aKilledWorkersCallsAreAnsweredTruthfullyAndNeverRunTwice() async throws {
         try await Self.withGateway { gateway, backend, load in
-            let ids = Self.ids("sigkill")
-            let answers = try await load.run(ids: ids) {
+            let (ids, answers) = try await load.run(label: "sigkill") {
                 try await gateway.stopWorker(0, signal: SIGKILL)
                 try await gateway.startWorker(0)
             }
@@ -94,8 +88,7 @@ import Worker
         let node = try await BrokerNode.start("fault-broker")
         do {
             try await Self.withGateway(amqpURL: node.url) { gateway, backend, load in
-                let ids = Self.ids("broker")
-                let answers = try await load.run(ids: ids) {
+                let (ids, answers) = try await load.run(label: "broker", pacing: .milliseconds(300)) {
                     try await node.run("restart")
                 }
                 let truth = FaultLoad.GroundTruth(backend.events())
@@ -119,8 +112,7 @@ import Worker
         try await TestEnvironment.runScript("postgres-node.sh", ["start", name, "\(port)"])
         do {
             try await Self.withGateway(databaseURL: "postgresql://postgres@127.0.0.1:\(port)/mcpgw") { gateway, backend, load in
-                let ids = Self.ids("postgres")
-                let answers = try await load.run(ids: ids) {
+                let (ids, answers) = try await load.run(label: "postgres", pacing: .milliseconds(100)) {
                     try await TestEnvironment.runScript("postgres-node.sh", ["restart", name, "\(port)"])
                 }
                 let truth = FaultLoad.GroundTruth(backend.events())
