@@ -57,7 +57,7 @@ public final class WorkerService: Service, Sendable {
     public var isConsuming: Bool { consuming.load(ordering: .relaxed) }
 
     public func run() async throws {
-        guard await prepare() else { return }
+        guard try await prepare() else { return }
         try await cancelWhenGracefulShutdown {
             try await self.consumer.waitUntilConnected(timeout: .seconds(365 * 24 * 3600))
             try await self.publisher?.waitUntilConnected(timeout: .seconds(365 * 24 * 3600))
@@ -83,8 +83,10 @@ public final class WorkerService: Service, Sendable {
     /// Runs the start-up checks until they pass, then waits for the presence lock (a call must
     /// never be claimed by a worker that others would take for dead). Returns `false` when the
     /// worker is shut down first. A database outage or a schema not yet migrated keeps the
-    /// worker not ready, with one log line per attempt, and never crashes it.
-    private func prepare() async -> Bool {
+    /// worker not ready, with one log line per attempt, and never crashes it; a configuration
+    /// error (a credentials key that is not the one the stored values were sealed with) is
+    /// thrown: retrying cannot mend it.
+    private func prepare() async throws -> Bool {
         var pause: Duration = .milliseconds(200)
         var attempt = 0
         while let startup {
@@ -93,6 +95,8 @@ public final class WorkerService: Service, Sendable {
                 try await startup()
                 if attempt > 1 { logger.info("Start-up checks passed", metadata: ["attempts": "\(attempt)"]) }
                 break
+            } catch let error as ConfigurationError {
+                throw error
             } catch {
                 logger.error("Worker not ready; retrying", metadata: [LogKeys.error: "\(error)", "retry_in_ms": "\(pause.milliseconds)", "attempt": "\(attempt)"])
             }
