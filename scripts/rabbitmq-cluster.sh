@@ -6,6 +6,7 @@
 #   scripts/rabbitmq-cluster.sh kill       NAME BASEPORT N  kill -9 node N's Erlang VM (N = 1, 2 or 3)
 #   scripts/rabbitmq-cluster.sh start-node NAME BASEPORT N  bring node N back into the cluster
 #   scripts/rabbitmq-cluster.sh leader     NAME BASEPORT QUEUE  print the index (1..3) of QUEUE's leader
+#   scripts/rabbitmq-cluster.sh members    NAME BASEPORT QUEUE  print the indexes of QUEUE's replicas ("1 2 3")
 #   scripts/rabbitmq-cluster.sh status     NAME BASEPORT    each node, and the running members
 #   scripts/rabbitmq-cluster.sh addresses  NAME BASEPORT    print AMQP_ADDRESSES for the cluster
 #
@@ -21,7 +22,7 @@ LOG_TAG=rabbitmq-cluster
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 usage() {
-    sed -n '3,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '3,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -34,7 +35,7 @@ case "$cmd" in
         (( $# == 1 )) || usage
         [[ "$1" =~ ^[123]$ ]] || die "node index must be 1, 2 or 3, got '$1'"
         ;;
-    leader) (( $# == 1 )) || usage ;;
+    leader | members) (( $# == 1 )) || usage ;;
     *) usage ;;
 esac
 # NAME-N must still be a valid node name; ports leave room for +2 and +10000.
@@ -151,23 +152,36 @@ do_start_node() {
     wait_members "$1" 3
 }
 
-# Asks each node in turn (one may be down) for QUEUE's leader, until there is one.
+# queue_info QUEUE ITEM: ITEM (leader, members...) of QUEUE, from the first node that answers
+# (a dead node would keep rabbitmqctl waiting, so nodes not listening are skipped).
+queue_info() {
+    local index
+    for index in 1 2 3; do
+        port_open "$(node_port "$index")" || continue
+        on_node "$index" ctl -q list_queues name "$2" --no-table-headers 2>/dev/null \
+            | awk -F'\t' -v q="$1" '$1 == q { print $2; found = 1 } END { exit !found }' && return 0
+    done
+    return 1
+}
+
+# Prints QUEUE's leader once there is one (an election may be in progress).
 do_leader() {
-    local queue="$1" deadline=$(( $(now_s) + TIMEOUT )) index leader
+    local queue="$1" deadline=$(( $(now_s) + TIMEOUT )) leader
     while :; do
-        for index in 1 2 3; do
-            # A dead node would keep rabbitmqctl waiting; skip it.
-            port_open "$(node_port "$index")" || continue
-            leader="$(on_node "$index" ctl -q list_queues name leader --no-table-headers 2>/dev/null \
-                | awk -F'\t' -v q="$queue" '$1 == q { print $2 }')" || leader=""
-            if [[ "$leader" =~ ^$name-([123])@localhost$ ]]; then
-                echo "${BASH_REMATCH[1]}"
-                return 0
-            fi
-        done
+        leader="$(queue_info "$queue" leader)" || leader=""
+        if [[ "$leader" =~ ^$name-([123])@localhost$ ]]; then
+            echo "${BASH_REMATCH[1]}"
+            return 0
+        fi
         (( $(now_s) < deadline )) || die "no leader for queue '$queue' after ${TIMEOUT}s"
         sleep 1
     done
+}
+
+do_members() {
+    local members
+    members="$(queue_info "$1" members)" || die "no node knows queue '$1'"
+    grep -o "$name-[123]@localhost" <<<"$members" | sed "s/^$name-\([123]\)@localhost$/\1/" | sort | tr '\n' ' ' | sed 's/ $/\n/'
 }
 
 do_status() {
@@ -194,6 +208,7 @@ case "$cmd" in
     kill) do_kill "$1" ;;
     start-node) do_start_node "$1" ;;
     leader) do_leader "$1" ;;
+    members) do_members "$1" ;;
     status) do_status ;;
     addresses) addresses ;;
 esac
