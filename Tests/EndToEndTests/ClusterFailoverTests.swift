@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Shared
 import Synchronization
 import TestSupport
@@ -59,7 +60,7 @@ import Worker
                             let outcome = await Self.call(gateway, token: token, id: "call-\(index)")
                             tally.record(outcome)
                             // A client told to come back later (503) pauses before its next call.
-                            if outcome.status != 200 { try await Task.sleep(for: .milliseconds(300)) }
+                            if outcome.status != 200 { try await Task.sleep(for: .seconds(1)) }
                         }
                     }
                 }
@@ -145,7 +146,7 @@ import Worker
         while quietRounds < 6 && rounds < 60 {
             rounds += 1
             try await Task.sleep(for: .milliseconds(500))
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            let size = FileManager.default.contents(atPath: path)?.count ?? 0
             let ready = (try? await gateway.ingressAMQP.queueStatus(queue).messages) ?? 1
             quietRounds = size == last && ready == 0 ? quietRounds + 1 : 0
             last = size
@@ -169,7 +170,8 @@ import Worker
         var once = 0, twice = 0, never = 0, unsure = 0
         for outcome in outcomes.values {
             let runs = ledger[outcome.id]?.started ?? 0
-            byStatus[outcome.status.map { "\($0)\(outcome.code.map { " \($0)" } ?? "")" } ?? "no answer", default: 0] += 1
+            let answer = outcome.status.map { status in outcome.code.map { "\(status) \($0)" } ?? "\(status)" } ?? "no answer"
+            byStatus[answer, default: 0] += 1
             switch runs {
             case 0: never += 1
             case 1: once += 1

@@ -1,5 +1,3 @@
-import Foundation
-
 /// One broker address (`host:port`). A cluster has several (`AMQP_ADDRESSES`).
 public struct AMQPAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
@@ -21,7 +19,7 @@ public struct AMQPAddress: Sendable, Equatable, CustomStringConvertible {
     static func list(_ raw: String, defaultPort: Int, variable: String) throws(ConfigurationError) -> [AMQPAddress] {
         var addresses: [AMQPAddress] = []
         for entry in raw.split(separator: ",", omittingEmptySubsequences: false) {
-            let trimmed = entry.trimmingCharacters(in: .whitespaces)
+            let trimmed = String(entry.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
             if trimmed.isEmpty { continue }
             guard let address = parse(trimmed, defaultPort: defaultPort) else {
                 throw ConfigurationError(variable: variable, reason: "has a bad entry '\(trimmed)' (expected \(accepted))")
