@@ -16,7 +16,10 @@ import Worker
     static let deadlineMilliseconds = 15_000
 
     @Test func killingTheQueueLeaderUnderLoadAnswersEveryCallAndRunsNoneTwice() async throws {
+        let clock = ContinuousClock()
+        let begin = clock.now
         let cluster = try await BrokerCluster.start("e2e-cluster")
+        print("cluster failover: three nodes up after \((clock.now - begin).components.seconds) s")
         let events = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-failover-\(UUID().uuidString.prefix(8)).jsonl").path
         do {
             try await failover(cluster, events: events)
@@ -80,6 +83,11 @@ import Worker
 
             let ledger = try await Self.groundTruth(events, queue: queue, gateway: gateway)
             Self.check(tally.outcomes.withLock { $0 }, against: ledger)
+
+            // The killed node comes back into the cluster (its replica catches up) while the gateway serves on.
+            try await cluster.startNode(leader)
+            let rejoined = await Self.call(gateway, token: token, id: "rejoined")
+            #expect(rejoined.status == 200, "\(rejoined)")
         }
     }
 
