@@ -53,6 +53,9 @@ import Worker
                     let due = await MCPTestEnvironment.eventually(within: .seconds(60)) { tally.started.load(ordering: .relaxed) >= Self.killAfterStarted }
                     #expect(due, "the calls did not get going")
                     try await cluster.kill(node: leader)
+                    let startedBefore = tally.started.load(ordering: .relaxed)
+                    print("cluster failover: node \(leader) killed with \(startedBefore) of \(Self.calls) calls started")
+                    #expect(startedBefore < Self.calls, "every call had started before the kill: none ran across it")
                 }
                 for _ in 0..<Self.lanes {
                     group.addTask {
