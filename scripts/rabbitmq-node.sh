@@ -14,7 +14,9 @@
 # The system's rabbitmq-server service is never used or touched.
 #
 # Environment: MCPGW_RABBITMQ_START_TIMEOUT (seconds, default 90),
-# MCPGW_RABBITMQ_BIN (default /usr/lib/rabbitmq/bin).
+# MCPGW_RABBITMQ_BIN (default /usr/lib/rabbitmq/bin), MCPGW_RABBITMQ_COOKIE
+# (the Erlang cookie, for nodes that form a cluster; default: one of its own),
+# MCPGW_RABBITMQ_CLUSTER_SEED (a running node a fresh node joins: NAME@localhost).
 set -euo pipefail
 
 LOG_TAG=rabbitmq
@@ -131,6 +133,16 @@ log.console = false
 log.file = rabbit.log
 log.file.level = info
 EOF
+    # A fresh node joins the cluster of MCPGW_RABBITMQ_CLUSTER_SEED (NAME@localhost, running)
+    # as it first boots (scripts/rabbitmq-cluster.sh); a clustered node ignores this.
+    if [[ -n "${MCPGW_RABBITMQ_CLUSTER_SEED:-}" ]]; then
+        [[ "$MCPGW_RABBITMQ_CLUSTER_SEED" =~ ^[A-Za-z0-9][A-Za-z0-9_-]{0,31}@localhost$ ]] \
+            || die "MCPGW_RABBITMQ_CLUSTER_SEED must be NAME@localhost"
+        cat >>"$RABBITMQ_CONFIG_FILE" <<EOF
+cluster_formation.peer_discovery_backend = classic_config
+cluster_formation.classic_config.nodes.1 = $MCPGW_RABBITMQ_CLUSTER_SEED
+EOF
+    fi
     # Optional TLS listener (tests of amqps://): MCPGW_RABBITMQ_TLS_PORT and a folder
     # MCPGW_RABBITMQ_TLS_DIR holding ca.pem, server.pem and server.key.
     if [[ -n "${MCPGW_RABBITMQ_TLS_PORT:-}" ]]; then
@@ -150,8 +162,17 @@ EOF
     # No plugins: the management UI and friends only slow the start.
     echo '[].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
     # Create the cookie ourselves so that the server and the CLI agree on it
-    # from the first call; Erlang insists on mode 0400.
-    if [[ ! -s "$HOME/.erlang.cookie" ]]; then
+    # from the first call; Erlang insists on mode 0400. Nodes of one cluster
+    # share a cookie: MCPGW_RABBITMQ_COOKIE sets it (scripts/rabbitmq-cluster.sh).
+    if [[ -n "${MCPGW_RABBITMQ_COOKIE:-}" ]]; then
+        [[ "$MCPGW_RABBITMQ_COOKIE" =~ ^[A-Za-z0-9]{16,255}$ ]] \
+            || die "MCPGW_RABBITMQ_COOKIE must be 16 to 255 letters and digits"
+        if [[ "$(cat "$HOME/.erlang.cookie" 2>/dev/null)" != "$MCPGW_RABBITMQ_COOKIE" ]]; then
+            rm -f "$HOME/.erlang.cookie"
+            (umask 077 && printf '%s' "$MCPGW_RABBITMQ_COOKIE" >"$HOME/.erlang.cookie")
+            chmod 400 "$HOME/.erlang.cookie"
+        fi
+    elif [[ ! -s "$HOME/.erlang.cookie" ]]; then
         # (head reads a fixed count, so no SIGPIPE trips pipefail.)
         (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$HOME/.erlang.cookie")
         chmod 400 "$HOME/.erlang.cookie"

@@ -16,8 +16,11 @@ public struct IngressConfiguration: Sendable {
     public var listTimeout: Duration = .seconds(10)
     /// `INGRESS_SHUTDOWN_GRACE_MS` (default 30 s): how long in-flight calls may finish after SIGTERM.
     public var shutdownGrace: Duration = .seconds(30)
-    /// `INGRESS_IDLE_TIMEOUT_MS` (default 60 s): a kept-alive connection with no request is closed after this.
-    public var idleTimeout: Duration = .seconds(60)
+    /// `INGRESS_IDLE_TIMEOUT_MS` (default 75 s): a kept-alive connection with no request is closed
+    /// after this. Longer than the 60 s idle timeout of common client pools (AsyncHTTPClient,
+    /// nginx's upstreams), so that the client, not the server, closes an idle connection: a server
+    /// closing one as the client reuses it would reset a request.
+    public var idleTimeout: Duration = .seconds(75)
     /// `INGRESS_HEADER_READ_TIMEOUT_MS` (default 10 s): a new connection must send a complete request head within this.
     public var headerReadTimeout: Duration = .seconds(10)
     /// `INGRESS_BODY_READ_TIMEOUT_MS` (default 30 s): a request body must arrive in full within this after its head.

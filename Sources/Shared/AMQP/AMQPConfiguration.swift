@@ -23,8 +23,12 @@ public struct AMQPConfiguration: Sendable, Equatable {
         }
     }
 
-    public var host: String
-    public var port: Int
+    /// Where the broker listens: the URL's `host:port`, or the cluster's nodes from
+    /// `AMQP_ADDRESSES` (never empty). Every (re)connect tries them in turn (``AMQPAddressRotation``).
+    public var addresses: [AMQPAddress]
+    /// The first address.
+    public var host: String { addresses[0].host }
+    public var port: Int { addresses[0].port }
     public var user: String
     public var password: String
     public var virtualHost: String
@@ -62,9 +66,9 @@ public struct AMQPConfiguration: Sendable, Equatable {
         guard let host = components.host, !host.isEmpty else {
             throw ConfigurationError(variable: variable, reason: "has no host")
         }
-        self.host = host
-        self.port = components.port ?? (scheme == "amqps" ? 5671 : 5672)
+        let port = components.port ?? (scheme == "amqps" ? 5671 : 5672)
         guard (1...65535).contains(port) else { throw ConfigurationError(variable: variable, reason: "has an invalid port \(port)") }
+        self.addresses = [AMQPAddress(host: host, port: port)]
         self.user = components.user?.removingPercentEncoding ?? "guest"
         self.password = components.password?.removingPercentEncoding ?? "guest"
         // The path is the vhost, percent-encoded: "/%2f" is "/", "" or "/" alone is the default "/".
@@ -94,12 +98,21 @@ public struct AMQPConfiguration: Sendable, Equatable {
         }
     }
 
-    /// Reads `AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`) and the `AMQP_*`
-    /// settings documented in the README.
+    /// The URL's user, password, vhost and TLS settings with the broker `addresses` instead of
+    /// its host (`AMQP_ADDRESSES` syntax: `host:port,host:port,...`; `nil` keeps the URL's).
+    public init(url: String, addresses: String?, connectionName: String) throws(ConfigurationError) {
+        try self.init(url: url, variable: "AMQP_URL", connectionName: connectionName)
+        if let addresses {
+            self.addresses = try AMQPAddress.list(addresses, defaultPort: tls == nil ? 5672 : 5671, variable: "AMQP_ADDRESSES")
+        }
+    }
+
+    /// Reads `AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`), `AMQP_ADDRESSES` and
+    /// the `AMQP_*` settings documented in the README.
     public init(environment: EnvironmentReader, connectionName: String) throws(ConfigurationError) {
         try self.init(
             url: environment.string("AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            variable: "AMQP_URL",
+            addresses: environment.string("AMQP_ADDRESSES"),
             connectionName: environment.string("AMQP_CONNECTION_NAME", default: connectionName)
         )
         heartbeatSeconds = try environment.int("AMQP_HEARTBEAT_SECONDS", default: heartbeatSeconds, range: 0...3600)
@@ -128,7 +141,7 @@ public struct AMQPConfiguration: Sendable, Equatable {
     public var redactedURL: String {
         let scheme = tls == nil ? "amqp" : "amqps"
         let vhost = virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? virtualHost
-        return "\(scheme)://\(user):***@\(host):\(port)/\(vhost)"
+        return "\(scheme)://\(user):***@\(addresses.map(\.description).joined(separator: ","))/\(vhost)"
     }
 
     private static func integer(_ item: URLQueryItem, variable: String, range: ClosedRange<Int>) throws(ConfigurationError) -> Int {

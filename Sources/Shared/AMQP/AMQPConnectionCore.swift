@@ -224,20 +224,33 @@ final class AMQPConnectionCore: @unchecked Sendable {
     // MARK: - The thread
 
     private func threadMain() {
-        var attempt = 0
+        // A failed attempt or a lost connection moves on to the next address; the backoff
+        // only follows a whole round of failed addresses.
+        var rotation = AMQPAddressRotation(configuration.addresses)
         while !isClosing {
+            let address = rotation.current
             do {
-                try connect()
-                attempt = 0
+                try connect(to: address)
+                rotation.connected()
                 try serve()
             } catch {
                 teardown(after: error)
                 guard !isClosing else { break }
-                attempt += 1
-                let delay = backoff(attempt: attempt)
+                guard let round = rotation.failed() else {
+                    logger.warning(
+                        "AMQP broker address unavailable, trying the next one",
+                        metadata: [LogKeys.error: "\(error)", "amqp_address": "\(address)", "amqp_next_address": "\(rotation.current)"]
+                    )
+                    try? runCommands()  // commands queued meanwhile fail fast (`notConnected`), as while waiting
+                    continue
+                }
+                let delay = backoff(attempt: round)
                 logger.warning(
                     "AMQP connection unavailable, retrying",
-                    metadata: [LogKeys.error: "\(error)", "amqp_retry_in_ms": "\(delay.milliseconds)", "amqp_attempt": "\(attempt)"]
+                    metadata: [
+                        LogKeys.error: "\(error)", "amqp_address": "\(address)", "amqp_retry_in_ms": "\(delay.milliseconds)",
+                        "amqp_attempt": "\(round)",
+                    ]
                 )
                 waitForWake(timeoutMilliseconds: Int32(clamping: delay.milliseconds), failCommandsWhileWaiting: true)
             }
@@ -291,11 +304,11 @@ final class AMQPConnectionCore: @unchecked Sendable {
 
     // MARK: Connecting
 
-    private func connect() throws(AMQPError) {
+    private func connect(to address: AMQPAddress) throws(AMQPError) {
         guard let state = amqp_new_connection() else { throw AMQPError(.connectionFailed, "out of memory") }
         connection = state
         broken = nil
-        _ = try openSocket(state)
+        _ = try openSocket(state, address)
         var handshake = timeval(configuration.handshakeTimeout)
         amqp_set_handshake_timeout(state, &handshake)
         var rpc = timeval(configuration.rpcTimeout)
@@ -308,7 +321,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
             &clientProperties, configuration.user, configuration.password
         )
         guard login.reply_type == AMQP_RESPONSE_NORMAL else {
-            var error = amqpError(login, context: "login to \(configuration.redactedURL)")
+            var error = amqpError(login, context: "login to \(address) (\(configuration.redactedURL))")
             error.code = .connectionFailed
             throw error
         }
@@ -329,9 +342,13 @@ final class AMQPConnectionCore: @unchecked Sendable {
 
         generation += 1
         let generation = self.generation
-        logger.info("AMQP connected", metadata: ["amqp_url": "\(configuration.redactedURL)", "amqp_generation": "\(generation)"])
+        logger.info(
+            "AMQP connected",
+            metadata: ["amqp_address": "\(address)", "amqp_url": "\(configuration.redactedURL)", "amqp_generation": "\(generation)"]
+        )
         emit(.connected(generation: generation)) { status in
             status.connected = true
+            status.address = address
             status.blocked = false
             status.generation = generation
             status.lastError = nil
@@ -339,7 +356,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
         resumeConnectWaiters()
     }
 
-    private func openSocket(_ state: amqp_connection_state_t) throws(AMQPError) -> OpaquePointer {
+    private func openSocket(_ state: amqp_connection_state_t, _ address: AMQPAddress) throws(AMQPError) -> OpaquePointer {
         let socket: OpaquePointer?
         if let tls = configuration.tls {
             socket = amqp_ssl_socket_new(state)
@@ -365,12 +382,12 @@ final class AMQPConnectionCore: @unchecked Sendable {
         }
         guard let socket else { throw AMQPError(.connectionFailed, "could not create a socket") }
         var timeout = timeval(configuration.connectTimeout)
-        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        let status = amqp_socket_open_noblock(socket, address.host, Int32(address.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
             let code: AMQPError.Code = status == AMQP_STATUS_SSL_ERROR.rawValue || status == AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue
                 || status == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue || status == AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue
                 ? .tls : .connectionFailed
-            throw AMQPError(code, "cannot connect to \(configuration.host):\(configuration.port): \(statusString(status))")
+            throw AMQPError(code, "cannot connect to \(address): \(statusString(status))")
         }
         return socket
     }
@@ -931,6 +948,7 @@ final class AMQPConnectionCore: @unchecked Sendable {
         if wasConnected { logger.warning("AMQP connection lost", metadata: [LogKeys.error: "\(failure)"]) }
         emit(.disconnected(failure)) { status in
             status.connected = false
+            status.address = nil
             status.blocked = false
             status.lastError = failure.description
         }

@@ -20,6 +20,8 @@ public struct AMQPConnectionStatus: Sendable, Equatable {
     public var closed: Bool
     /// Why the last connection attempt or connection failed, if it did.
     public var lastError: String?
+    /// The broker address of the current connection (`nil` while disconnected).
+    public var address: AMQPAddress? = nil
 }
 
 /// Message count and consumer count of a queue, from a passive declare.

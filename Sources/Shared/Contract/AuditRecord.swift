@@ -126,22 +126,24 @@ public struct AuditRecord: Sendable, Equatable, Hashable {
 
     /// The record of how `envelope` ended, as told by `reply`.
     public static func outcome(of envelope: RequestEnvelope, reply: Reply, at: Date = .now) -> AuditRecord {
+        outcome(
+            callID: envelope.callID, kind: envelope.kind, server: envelope.server, tool: envelope.tool, principal: Caller(envelope.principal),
+            reply: reply, at: at
+        )
+    }
+
+    /// The record of how a call ended, as told by `reply` (also for calls known only from the call ledger).
+    public static func outcome(
+        callID: String, kind: CallKind, server: String, tool: String?, principal: Caller, reply: Reply, at: Date = .now
+    ) -> AuditRecord {
         let outcome: Outcome =
             switch reply.outcome {
             case .result: .ok
             case .error(let error): .error(error.code)
             }
         var record = AuditRecord(
-            type: .outcome,
-            callID: envelope.callID,
-            kind: envelope.kind,
-            server: envelope.server,
-            tool: envelope.tool,
-            principal: Caller(envelope.principal),
-            outcome: outcome,
-            durationMilliseconds: reply.durationMilliseconds,
-            worker: reply.worker,
-            at: at
+            type: .outcome, callID: callID, kind: kind, server: server, tool: tool, principal: principal, outcome: outcome,
+            durationMilliseconds: reply.durationMilliseconds, worker: reply.worker, at: at
         )
         if case .error(let error) = reply.outcome { record.mayHaveRun = error.mayHaveRun }
         return record

@@ -60,18 +60,11 @@ public final class LedgerMaintenance: Service, Sendable {
         for row in rows {
             let callID = try row.decode(String.self, "call_id")
             guard let reply = try? Reply(decoding: Array(try row.decode(String.self, "reply").utf8)) else { continue }
-            let outcome: AuditRecord.Outcome =
-                switch reply.outcome {
-                case .result: .ok
-                case .error(let error): .error(error.code)
-                }
-            var record = AuditRecord(
-                type: .outcome, callID: callID, kind: .callTool, server: try row.decode(String.self, "server_id"),
-                tool: try row.decode(String?.self, "tool"),
+            let record = AuditRecord.outcome(
+                callID: callID, kind: .callTool, server: try row.decode(String.self, "server_id"), tool: try row.decode(String?.self, "tool"),
                 principal: .init(subject: try row.decode(String.self, "caller_sub"), tenantID: try row.decode(String?.self, "caller_tid") ?? ""),
-                outcome: outcome, durationMilliseconds: reply.durationMilliseconds, worker: reply.worker, at: reply.finishedAt
+                reply: reply, at: reply.finishedAt
             )
-            if case .error(let error) = reply.outcome { record.mayHaveRun = error.mayHaveRun }
             try await publisher.publish(
                 try record.encoded(), exchange: "", routingKey: topology.auditStream,
                 properties: AMQPProperties(contentType: "application/json", persistent: true, correlationID: callID, type: "outcome"),

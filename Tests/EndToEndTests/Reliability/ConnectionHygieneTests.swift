@@ -60,8 +60,10 @@ import Testing
             let silent = try (0..<40).map { _ in try RawConnection(port: gateway.port) }
             let slowHeader = try (0..<5).map { _ in try RawConnection(port: gateway.port) }
             let slowBody = try (0..<5).map { _ in try RawConnection(port: gateway.port) }
+            // A route that reads its body (a tool call, authenticated), sent a body that never ends.
+            let token = gateway.token(groups: ["Team"])
             for connection in slowBody {
-                connection.send("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nab")
+                connection.send("POST /servers/echo/tools/echo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"te")
             }
             // A header a byte at a time, and the others served meanwhile.
             let started = ContinuousClock.now

@@ -74,7 +74,7 @@ import Worker
                 try await gateway.startWorker(0)
             }
             let truth = FaultLoad.GroundTruth(backend.events())
-            FaultLoad.check(answers, ids: ids, truth: truth, allowed: [200, 409], label: "SIGKILL")
+            FaultLoad.check(answers, ids: ids, truth: truth, allowed: [200, 409, 502], label: "SIGKILL")
             try await load.retryFailures(answers, truthBefore: truth, events: { backend.events() }, label: "SIGKILL")
             let outcomes = try await AuditOutcomes.read(stream: gateway.topology.auditStream, amqpURL: gateway.amqpURL)
             AuditOutcomes.check(outcomes, callIDs: Self.callIDs(answers), truth: FaultLoad.GroundTruth(backend.events()), label: "SIGKILL")
@@ -92,7 +92,7 @@ import Worker
                     try await node.run("restart")
                 }
                 let truth = FaultLoad.GroundTruth(backend.events())
-                FaultLoad.check(answers, ids: ids, truth: truth, allowed: [200, 409, 503, 504], label: "broker restart")
+                FaultLoad.check(answers, ids: ids, truth: truth, allowed: [200, 409, 502, 503, 504], label: "broker restart")
                 try await load.retryFailures(answers, truthBefore: truth, events: { backend.events() }, label: "broker restart")
                 let outcomes = try await AuditOutcomes.read(stream: gateway.topology.auditStream, amqpURL: gateway.amqpURL)
                 AuditOutcomes.check(outcomes, callIDs: Self.callIDs(answers), truth: FaultLoad.GroundTruth(backend.events()), label: "broker restart")
@@ -116,7 +116,7 @@ import Worker
                     try await TestEnvironment.runScript("postgres-node.sh", ["restart", name, "\(port)"])
                 }
                 let truth = FaultLoad.GroundTruth(backend.events())
-                FaultLoad.check(answers, ids: ids, truth: truth, allowed: [200, 409, 503], label: "database restart")
+                FaultLoad.check(answers, ids: ids, truth: truth, allowed: [200, 409, 502, 503], label: "database restart")
                 try await load.retryFailures(answers, truthBefore: truth, events: { backend.events() }, label: "database restart")
                 let outcomes = try await AuditOutcomes.read(stream: gateway.topology.auditStream, amqpURL: gateway.amqpURL)
                 AuditOutcomes.check(outcomes, callIDs: Self.callIDs(answers), truth: FaultLoad.GroundTruth(backend.events()), label: "database restart")

@@ -31,6 +31,8 @@ struct GatewayHarness: Sendable {
         var worker: @Sendable (inout WorkerConfiguration) -> Void = { _ in }
         /// A broker of the test's own (for tests that stop it), else the shared one.
         var amqpURL: String?
+        /// A cluster's nodes (`AMQP_ADDRESSES` syntax), with ``amqpURL``'s credentials and vhost.
+        var amqpAddresses: String?
         /// A database of the test's own (for tests that stop it), else a scratch schema.
         var databaseURL: String?
         /// The ingress's token profiles, else the generic issuer below with the tests' key.
@@ -59,6 +61,8 @@ struct GatewayHarness: Sendable {
     let workers: [WorkerHandle]
     /// The ingress's port on 127.0.0.1.
     var port: Int { Int(baseURL.split(separator: ":").last ?? "") ?? 0 }
+    /// The ingress's broker connection (which node it is on: `status.address`).
+    let ingressAMQP: AMQPConnection
 
     /// One worker's service group, so a test can stop it (as a crash would) while others go on.
     final class WorkerHandle: Sendable {
@@ -102,7 +106,7 @@ struct GatewayHarness: Sendable {
 
         let topology = GatewayTopology.scratch()
         let amqpURL = try options.amqpURL ?? TestEnvironment.require("AMQP_URL")
-        var amqpConfiguration = try AMQPConfiguration(url: amqpURL, connectionName: "e2e")
+        var amqpConfiguration = try AMQPConfiguration(url: amqpURL, addresses: options.amqpAddresses, connectionName: "e2e")
         amqpConfiguration.reconnectMinimum = .milliseconds(50)
         amqpConfiguration.reconnectMaximum = .milliseconds(500)
         let signer = EnvelopeSigner(currentKeyID: "e2e", currentKey: SymmetricKey(size: .bits256))
@@ -167,20 +171,20 @@ struct GatewayHarness: Sendable {
                 let port = try #require(await iterator.next())
                 let harness = GatewayHarness(
                     baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, database: setup,
-                    databaseConfiguration: databaseConfiguration, workers: handles
+                    databaseConfiguration: databaseConfiguration, workers: handles, ingressAMQP: ingress.amqp
                 )
                 try await harness.waitUntilServing(options.servers.filter(\.enabled).map(\.id))
                 try await body(harness)
             } catch {
                 await shutDown(ingressGroup, handles)
                 try? await tasks.waitForAll()
-                await cleanUp(topology, servers: options.servers.map(\.id), amqpURL: amqpURL)
+                await cleanUp(topology, servers: options.servers.map(\.id), amqp: amqpConfiguration)
                 throw error
             }
             await shutDown(ingressGroup, handles)
             try await tasks.waitForAll()
         }
-        await cleanUp(topology, servers: options.servers.map(\.id), amqpURL: amqpURL)
+        await cleanUp(topology, servers: options.servers.map(\.id), amqp: amqpConfiguration)
     }
 
     private static func shutDown(_ ingress: ServiceGroup, _ workers: [WorkerHandle]) async {
@@ -188,8 +192,9 @@ struct GatewayHarness: Sendable {
         for worker in workers { await worker.group.triggerGracefulShutdown() }
     }
 
-    private static func cleanUp(_ topology: GatewayTopology, servers: [String], amqpURL: String) async {
-        guard let configuration = try? AMQPTest.configuration(url: amqpURL) else { return }
+    private static func cleanUp(_ topology: GatewayTopology, servers: [String], amqp gateway: AMQPConfiguration) async {
+        var configuration = gateway
+        configuration.connectionName = TestEnvironment.uniqueName("e2e-cleanup")
         _ = try? await AMQPTest.withConnection(configuration) { amqp in
             let queues = [topology.catalogQueue, topology.deadLetterQueue, topology.auditStream] + servers.map(topology.queue(forServer:))
             for queue in queues { try? await amqp.deleteQueue(queue) }
@@ -239,23 +244,30 @@ struct GatewayHarness: Sendable {
         try await send("GET", path, token: token, headers: headers, body: nil)
     }
 
-    func post(_ path: String, token: String?, json: String, headers: [String: String] = [:]) async throws -> Answer {
-        try await send("POST", path, token: token, headers: headers.merging(["Content-Type": "application/json"]) { a, _ in a }, body: Array(json.utf8))
+    func post(_ path: String, token: String?, json: String, headers: [String: String] = [:], timeout: TimeAmount = .seconds(120)) async throws -> Answer {
+        try await send(
+            "POST", path, token: token, headers: headers.merging(["Content-Type": "application/json"]) { a, _ in a }, body: Array(json.utf8),
+            timeout: timeout
+        )
     }
 
-    func send(_ method: String, _ path: String, token: String?, headers: [String: String], body: [UInt8]?) async throws -> Answer {
-        try await Self.send(baseURL: baseURL, method, path, token: token, headers: headers, body: body)
+    /// `timeout` bounds the whole exchange: past it the call throws (the gateway did not answer).
+    func send(
+        _ method: String, _ path: String, token: String?, headers: [String: String], body: [UInt8]?, timeout: TimeAmount = .seconds(120)
+    ) async throws -> Answer {
+        try await Self.send(baseURL: baseURL, method, path, token: token, headers: headers, body: body, timeout: timeout)
     }
 
     static func send(
-        baseURL: String, _ method: String, _ path: String, token: String?, headers: [String: String], body: [UInt8]?
+        baseURL: String, _ method: String, _ path: String, token: String?, headers: [String: String], body: [UInt8]?,
+        timeout: TimeAmount = .seconds(120)
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = .init(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(120))
+        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 16 << 20)
         var answerHeaders: [String: String] = [:]
         for header in response.headers { answerHeaders[header.name.lowercased()] = header.value }
