@@ -54,7 +54,10 @@ public enum IngressServer {
         )
         logger.info(
             "Starting ingress",
-            metadata: ["http": "\(configuration.host):\(configuration.port)", "amqp_url": "\(amqpConfiguration.redactedURL)"]
+            metadata: [
+                "http": "\(configuration.host):\(configuration.port)", "amqp_url": "\(amqpConfiguration.redactedURL)",
+                "metrics": "\(configuration.metricsPort.map { "\(configuration.host):\($0)" } ?? "public port")",
+            ]
         )
         do {
             try await group.run()
