@@ -103,4 +103,7 @@ say "checkov: $(grep -ho 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped 
 # --- 5. hadolint -------------------------------------------------------------------------
 "$hadolint" --config .hadolint.yaml compose/Dockerfile || fail "hadolint (above)"
 say "hadolint: ok"
+# For the start-up test (Tests/SharedTests/Deployment): what each file gives each process.
+"$venv/bin/python" scripts/deployment-env.py "$out/startup-env.json" "${overlays[@]}" compose/compose.yaml >/dev/null \
+    || fail "scripts/deployment-env.py"
 say "all checks passed in $(( $(date +%s) - start ))s"
