@@ -35,7 +35,7 @@ if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 requirements="$repo/scripts/requirements-manifests.txt"
 stamp="$venv/.requirements.sha256"
-wanted="$(cat "$requirements" "$0" | sha256sum | cut -d' ' -f1)"
+wanted="$( (cat "$requirements"; echo "uv $UV_VERSION") | sha256sum | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
     say "installing the tools into $venv"
     rm -rf "$venv"
@@ -90,12 +90,15 @@ done
 say "schemas and rules: ok"
 
 # --- 3. checkov --------------------------------------------------------------------------
-if ! "$venv/bin/checkov" -d "$out" --framework kubernetes --quiet --compact --skip-download \
-    >"$out/checkov.txt" 2>"$out/checkov.err"; then
+# Run from inside the folder: given a path under a hidden folder (.local), checkov scans nothing.
+if ! (cd "$out" && "$venv/bin/checkov" -d . --framework kubernetes --compact --skip-download \
+    >checkov.txt 2>checkov.err); then
     cat "$out/checkov.txt" "$out/checkov.err" >&2
     fail "checkov found failed checks (above); fix them, or skip with a reason in a checkov.io/skipN annotation"
 fi
-say "checkov: $(grep -ho 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' "$out/checkov.txt" | head -1)"
+summary="$(grep -ho 'Passed checks: [0-9]*, Failed checks: [0-9]*, Skipped checks: [0-9]*' "$out/checkov.txt" | head -1)"
+[[ "$summary" =~ Passed\ checks:\ [1-9] ]] || fail "checkov checked nothing (output in $out/checkov.txt)"
+say "checkov: $summary"
 
 # --- 4. compose --------------------------------------------------------------------------
 "$venv/bin/python" scripts/validate-compose.py compose/compose.yaml compose/Dockerfile || fail "compose/ does not validate (above)"
