@@ -65,17 +65,22 @@ struct MetricsPortTests {
             let publicPort = try #require(bound["public"])
             let metricsPort = try #require(bound["metrics"])
             #expect(publicPort != metricsPort)
-            try await TestClient.withClient(host: "127.0.0.1", port: publicPort) { client in
-                #expect(try await client.get("/healthz").status == .ok)
-                #expect(try await client.get("/metrics").status == .notFound)
+            let (health, publicMetrics) = try await TestClient.withClient(host: "127.0.0.1", port: publicPort) { client in
+                (try await client.get("/healthz").status, try await client.get("/metrics").status)
             }
-            try await TestClient.withClient(host: "127.0.0.1", port: metricsPort) { client in
+            #expect(health == .ok)
+            #expect(publicMetrics == .notFound)
+            let (metrics, contentType, metricsHealth, servers) = try await TestClient.withClient(host: "127.0.0.1", port: metricsPort) { client in
                 let metrics = try await client.get("/metrics")
-                #expect(metrics.status == .ok)
-                #expect(metrics.headers[.contentType]?.hasPrefix("text/plain") == true)
-                #expect(try await client.get("/healthz").status == .notFound)
-                #expect(try await client.get("/servers").status == .notFound)
+                return (
+                    metrics.status, metrics.headers[.contentType] ?? "", try await client.get("/healthz").status,
+                    try await client.get("/servers").status
+                )
             }
+            #expect(metrics == .ok)
+            #expect(contentType.hasPrefix("text/plain"))
+            #expect(metricsHealth == .notFound)
+            #expect(servers == .notFound)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
