@@ -90,7 +90,11 @@ struct DeploymentStartupTests {
             self.log = log
             self.probePort = probePort
         }
-        func output() -> String { (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(4000)) } ?? "" }
+        /// The log without backtraces (a fatal error's message comes first).
+        func output() -> String {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return String(text.split(separator: "\n").filter { !$0.contains(" [ra] ") }.joined(separator: "\n").prefix(4000))
+        }
         func stop() {
             if process.isRunning {
                 process.terminate()
@@ -119,6 +123,11 @@ struct DeploymentStartupTests {
             case "@POD": env[name] = "startup-test-\(UUID().uuidString.prefix(8).lowercased())"
             default: break
             }
+        }
+        // The database remembers which key each CREDENTIALS_KEY_ID sealed with and refuses another:
+        // a generated key gets an id of its own (the manifest's id with a unique suffix).
+        if let id = env["CREDENTIALS_KEY_ID"], entry.env["CREDENTIALS_KEY"] == "@KEY32" {
+            env["CREDENTIALS_KEY_ID"] = "\(id)-\(UUID().uuidString.prefix(8).lowercased())"
         }
         for name in ["INGRESS_PORT", "WORKER_HEALTH_PORT"] where env[name] != nil {
             let port = try TestEnvironment.freePort()
