@@ -42,7 +42,7 @@ public struct IngressComponents: Sendable {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
-        HealthRoutes(amqp: amqp, metrics: metrics).add(to: router)
+        HealthRoutes(amqp: amqp, metrics: metrics, servesMetrics: configuration.metricsPort == nil).add(to: router)
         ProtectedResourceRoutes(surface: surface).add(to: router)
         let catalog = MCPToolCatalog(dispatcher: dispatcher, namespace: ToolNamespace(separator: surface.toolNameSeparator))
         let openAPI = OpenAPIRoutes(dispatcher: dispatcher, catalog: catalog, authenticator: authenticator, configuration: configuration, surface: surface)
@@ -60,9 +60,12 @@ public struct IngressComponents: Sendable {
     }
 
     /// The HTTP application with the broker connection and the reply consumer as services:
-    /// they start before the listener and stop after it, so in-flight calls can finish.
+    /// they start before the listener and stop after it, so in-flight calls can finish. With
+    /// `INGRESS_METRICS_PORT`, a second small application serving only `/metrics` on that port
+    /// runs as one more service (`onMetricsServerRunning` reports its channel).
     public func buildApplication(
-        logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+        logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in },
+        onMetricsServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let configuration = self.configuration
         let connections = ConnectionGuard.Counter(maximum: configuration.maxConnections)
@@ -84,6 +87,18 @@ public struct IngressComponents: Sendable {
             logger: logger
         )
         application.addServices(amqp, rpc)
+        if let metricsPort = configuration.metricsPort {
+            let router = Router()
+            MetricsRoutes(metrics: metrics).add(to: router)
+            application.addServices(
+                Application(
+                    router: router,
+                    configuration: .init(address: .hostname(configuration.host, port: metricsPort), serverName: configuration.serviceName),
+                    onServerRunning: onMetricsServerRunning,
+                    logger: logger
+                )
+            )
+        }
         return application
     }
 }

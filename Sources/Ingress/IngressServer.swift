@@ -56,7 +56,10 @@ public enum IngressServer {
         let group = ServiceGroup(configuration: groupConfiguration)
         logger.info(
             "Starting ingress",
-            metadata: ["http": "\(configuration.host):\(configuration.port)", "amqp_url": "\(amqpConfiguration.redactedURL)"]
+            metadata: [
+                "http": "\(configuration.host):\(configuration.port)", "amqp_url": "\(amqpConfiguration.redactedURL)",
+                "metrics": "\(configuration.metricsPort.map { "\(configuration.host):\($0)" } ?? "public port")",
+            ]
         )
         do {
             try await group.run()

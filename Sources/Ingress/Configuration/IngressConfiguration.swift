@@ -6,6 +6,10 @@ public struct IngressConfiguration: Sendable {
     /// `INGRESS_HOST` (default `0.0.0.0`) and `INGRESS_PORT` (default 8080).
     public var host = "0.0.0.0"
     public var port = 8080
+    /// `INGRESS_METRICS_PORT` (default unset): when set, `/metrics` is served only on this port
+    /// (same host), by a second small HTTP application, and no longer on the public port.
+    /// `/healthz` and `/readyz` stay on the public port for the probes.
+    public var metricsPort: Int?
     /// `INGRESS_MAX_BODY_BYTES` (default 1 MiB): larger request bodies get 413.
     public var maxBodyBytes = 1 << 20
     /// `CALL_DEFAULT_TIMEOUT_MS` (default 30 s): a call's deadline when the client names none.
@@ -35,6 +39,13 @@ public struct IngressConfiguration: Sendable {
     public init(environment: EnvironmentReader) throws(ConfigurationError) {
         host = environment.string("INGRESS_HOST", default: host)
         port = try environment.int("INGRESS_PORT", default: port, range: 0...65535)
+        if environment.string("INGRESS_METRICS_PORT") != nil {
+            let metrics = try environment.int("INGRESS_METRICS_PORT", default: 0, range: 0...65535)
+            guard metrics == 0 || metrics != port else {
+                throw ConfigurationError(variable: "INGRESS_METRICS_PORT", reason: "must differ from INGRESS_PORT (\(port))")
+            }
+            metricsPort = metrics
+        }
         maxBodyBytes = try environment.int("INGRESS_MAX_BODY_BYTES", default: maxBodyBytes, range: 1024...(64 << 20))
         defaultTimeout = try environment.milliseconds("CALL_DEFAULT_TIMEOUT_MS", default: defaultTimeout, range: 100...3_600_000)
         maxTimeout = try environment.milliseconds("CALL_MAX_TIMEOUT_MS", default: maxTimeout, range: 100...3_600_000)
