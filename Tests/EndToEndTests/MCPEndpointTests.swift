@@ -110,7 +110,7 @@ import Worker
             let session = try await gateway.mcpSession(token: token)
             let long = try await gateway.mcp(
                 token: token, GatewayHarness.request(5, "tools/call", ["name": "alpha__sleep", "arguments": ["seconds": 2]]), session: session,
-                version: "2025-06-18"
+                version: "2025-06-18", keepStream: true
             )
             #expect(long.status == 200)
             #expect(long.headers["content-type"] == "text/event-stream")
@@ -168,7 +168,7 @@ import Worker
                 GatewayHarness.request(
                     7, "tools/call", ["name": "beta__sleep", "arguments": ["seconds": 2], "_meta": ["progressToken": "bar-7"]]
                 ),
-                session: session, version: "2025-06-18"
+                session: session, version: "2025-06-18", keepStream: true
             )
             #expect(asked.headers["content-type"] == "text/event-stream")
             let events = (asked.body.stringValue ?? "").split(separator: "\n").filter { $0.hasPrefix("data: ") }.map {
@@ -181,7 +181,7 @@ import Worker
 
             let unasked = try await gateway.mcp(
                 token: token, GatewayHarness.request(8, "tools/call", ["name": "beta__sleep", "arguments": ["seconds": 2]]), session: session,
-                version: "2025-06-18"
+                version: "2025-06-18", keepStream: true
             )
             // JSON or an event stream, depending on how long it took: either way, only the answer.
             let encoded = String(decoding: try JSONEncoder().encode(unasked.body), as: UTF8.self)

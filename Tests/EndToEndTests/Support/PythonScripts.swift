@@ -45,12 +45,26 @@ extension GatewayHarness {
     /// transport sends it.
     func mcp(
         _ path: String = "/mcp", token: String?, _ message: JSONValue, session: String? = nil, version: String? = nil,
-        accept: String = "application/json, text/event-stream"
+        accept: String = "application/json, text/event-stream", keepStream: Bool = false
     ) async throws -> Answer {
         var headers = ["Accept": accept, "Content-Type": "application/json"]
         if let session { headers["Mcp-Session-Id"] = session }
         if let version { headers["MCP-Protocol-Version"] = version }
-        return try await send("POST", path, token: token, headers: headers, body: Array(try JSONEncoder().encode(message)))
+        let answer = try await send("POST", path, token: token, headers: headers, body: Array(try JSONEncoder().encode(message)))
+        return keepStream ? answer : Self.unstreamed(answer)
+    }
+
+    /// An answer the endpoint streamed (a call that took longer than `MCP_STREAM_AFTER_MS`, as
+    /// on a loaded machine) with its body replaced by the stream's last JSON-RPC message, so that
+    /// tests read the answer the same way whichever form it took.
+    static func unstreamed(_ answer: Answer) -> Answer {
+        guard case .string(let text) = answer.body, answer.headers["content-type"]?.hasPrefix("text/event-stream") == true,
+            let last = text.split(separator: "\n").last(where: { $0.hasPrefix("data: ") }),
+            let message = try? JSONDecoder().decode(JSONValue.self, from: Data(last.dropFirst(6).utf8))
+        else { return answer }
+        var parsed = answer
+        parsed.body = message
+        return parsed
     }
 
     /// `initialize`, then `notifications/initialized`: the session id.
