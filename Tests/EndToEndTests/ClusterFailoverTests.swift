@@ -90,7 +90,25 @@ import Worker
             #expect(moved != nil, "a connection is still on the killed node or down: \(Self.addresses(gateway))")
 
             let ledger = try await Self.groundTruth(events, queue: queue, gateway: gateway)
-            Self.check(tally.outcomes.withLock { $0 }, against: ledger)
+            let outcomes = tally.outcomes.withLock { $0 }
+            Self.check(outcomes, against: ledger)
+
+            // A retry with the same Idempotency-Key never runs a call again.
+            for outcome in outcomes.values where outcome.status != 200 {
+                let retry = await Self.call(gateway, token: token, id: outcome.id)
+                #expect([200, 409, 502].contains(retry.status ?? 0), "retry of \(outcome.id): \(retry.status ?? 0) \(retry.code ?? "")")
+            }
+            let afterRetries = try await Self.groundTruth(events, queue: queue, gateway: gateway)
+            for (id, runs) in afterRetries { #expect(runs.started <= 1, "\(id) ran again on a retry") }
+
+            // Every executed call has one outcome record of an attempt that ran it (read through a live node).
+            var truth = FaultLoad.GroundTruth([])
+            for (id, runs) in afterRetries { truth.started[id] = runs.started; truth.executed[id] = runs.finished }
+            let live = cluster.port(ofNode: leader == 1 ? 2 : 1)
+            let records = try await AuditOutcomes.read(stream: gateway.topology.auditStream, amqpURL: "amqp://guest:guest@127.0.0.1:\(live)/%2f")
+            var callIDs: [String: String] = [:]
+            for outcome in outcomes.values { if let callID = outcome.callID { callIDs[outcome.id] = callID } }
+            AuditOutcomes.check(records, callIDs: callIDs, truth: truth, label: "cluster failover")
 
             // The killed node comes back into the cluster (its replica catches up) while the gateway serves on.
             try await cluster.startNode(leader)
@@ -111,6 +129,7 @@ import Worker
         var failure: String?
         /// The answer's own `mayHaveRun` (docs/reliability.md): every other error answer says the call did not run.
         var mayHaveRun = false
+        var callID: String?
 
         /// An error answer in the gateway's shape: `{"error": {"code", "message", ...}}`.
         var hasErrorShape: Bool { code != nil && message != nil }
@@ -132,11 +151,12 @@ import Worker
         do {
             let answer = try await gateway.post(
                 "/servers/fx/tools/side_effect", token: token, json: #"{"id":"\#(id)","seconds":0.05}"#,
-                headers: ["X-Timeout-Ms": "\(deadlineMilliseconds)"], timeout: .milliseconds(Int64(deadlineMilliseconds) + 30_000)
+                headers: ["X-Timeout-Ms": "\(deadlineMilliseconds)", "Idempotency-Key": id], timeout: .milliseconds(Int64(deadlineMilliseconds) + 30_000)
             )
             return Outcome(
                 id: id, status: answer.status, code: answer.errorCode, message: answer.body["error"]?["message"]?.stringValue,
-                text: answer.body.firstText, mayHaveRun: answer.body["error"]?["mayHaveRun"]?.boolValue == true
+                text: answer.body.firstText, mayHaveRun: answer.body["error"]?["mayHaveRun"]?.boolValue == true,
+                callID: answer.headers["x-call-id"]
             )
         } catch {
             return Outcome(id: id, status: nil, failure: "\(error)")

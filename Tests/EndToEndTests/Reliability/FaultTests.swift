@@ -65,6 +65,26 @@ import Worker
         }
     }
 
+    /// The ingress stopped with SIGTERM while calls run: each of them is answered before it
+    /// exits (within `INGRESS_SHUTDOWN_GRACE_MS`), and it exits cleanly.
+    @Test func anIngressStoppedWithSIGTERMAnswersTheCallsItHolds() async throws {
+        try await Self.withGateway { gateway, backend, load in
+            let ids = (0..<6).map { "ingress-term-\($0)-\(UUID().uuidString.prefix(8))" }
+            let slow = FaultLoad(server: load.server, token: load.token, concurrency: 1, toolSeconds: 2, post: load.post)
+            let answers = try await withThrowingTaskGroup(of: FaultLoad.Answer.self) { group in
+                for id in ids { group.addTask { await slow.call(id) } }
+                try await Task.sleep(for: .milliseconds(700))
+                let status = try await gateway.stopIngress(signal: SIGTERM)
+                #expect(status == 0, "the ingress exited with \(status) after SIGTERM")
+                var answers: [FaultLoad.Answer] = []
+                for try await answer in group { answers.append(answer) }
+                return answers
+            }
+            let truth = FaultLoad.GroundTruth(backend.events())
+            FaultLoad.check(answers, ids: ids, truth: truth, allowed: [200], label: "ingress SIGTERM")
+        }
+    }
+
     /// A worker killed with SIGKILL under load: its calls are answered truthfully (a result, or
     /// `outcome_unknown` when it may have run), none runs twice, and a retry never runs one again.
     @Test func aKilledWorkersCallsAreAnsweredTruthfullyAndNeverRunTwice() async throws {

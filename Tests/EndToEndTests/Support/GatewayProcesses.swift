@@ -208,6 +208,12 @@ final class GatewayProcesses: Sendable {
         try await waitUntilReady(url: "http://127.0.0.1:\(healthPorts[index])/readyz", what: "worker-\(index)")
     }
 
+    /// Sends `signal` to the ingress and waits for it to exit; returns its exit status.
+    @discardableResult
+    func stopIngress(signal: Int32, within limit: Duration = .seconds(60)) async throws -> Int32 {
+        try await stop("ingress", signal: signal, within: limit)
+    }
+
     /// Sends `signal` to worker `index` and waits for it to exit; returns its exit status.
     @discardableResult
     func stopWorker(_ index: Int, signal: Int32, within limit: Duration = .seconds(60)) async throws -> Int32 {
