@@ -939,7 +939,14 @@ final class AMQPConnectionCore: @unchecked Sendable {
         unsettled.removeAll()
         retiredChannels.removeAll()
         blocked = false
-        failPending(AMQPError(.connectionLost, "the connection to the broker was lost (\(failure.message)); the message may or may not have been routed"))
+        // The broker's reply code (541 INTERNAL_ERROR when a publish itself made it close the
+        // connection) stays on the error, so a caller can tell a poisoned message from a lost link.
+        failPending(
+            AMQPError(
+                .connectionLost, "the connection to the broker was lost (\(failure.message)); the message may or may not have been routed",
+                replyCode: failure.replyCode
+            )
+        )
         for registration in consumers.values {
             registration.active = false
             registration.retryAt = nil

@@ -100,7 +100,7 @@ public struct RequestProcessor: Sendable {
                 // Retried through a short database outage: a reply the ledger lacks would make a
                 // redelivery or an idempotent retry answer `outcome_unknown` for a call that has one.
                 var lastError: (any Error)?
-                let recorded = await retrying(until: .now + auditPatience, failed: { lastError = $1 }) {
+                let recorded = await retrying(until: .now + auditPatience, failed: { lastError = $1; return true }) {
                     try await ledger.record(body, for: envelope.callID)
                 }
                 if !recorded { logger.error("Reply not recorded in the call ledger", metadata: [LogKeys.error: "\(lastError.map { "\($0)" } ?? "-")"]) }
@@ -379,6 +379,11 @@ public struct RequestProcessor: Sendable {
             attempts = number
             lastError = error
             if number == 1 { logger.warning("Publish failed; retrying", metadata: ["what": "\(what)", LogKeys.error: "\(error)"]) }
+            // A reply the broker closed the connection over (541 INTERNAL_ERROR, as RabbitMQ 3.10
+            // does for a direct reply-to address whose node is gone) is not sent again: it would
+            // break the connection again, and every other call's publishes with it. Its caller
+            // reads the reply from the ledger. (Outcome records go to a stream and are retried.)
+            return !(what == "reply" && (error as? AMQPError)?.replyCode == 541)
         }) {
             try await publisher.publish(body, exchange: "", routingKey: routingKey, properties: properties, mandatory: mandatory)
         }

@@ -1,10 +1,11 @@
 import Foundation
 
 /// Runs `attempt` until it succeeds, pausing 50 ms (doubling up to 1 s) after each failure,
-/// and gives up when the next pause would pass `deadline` or the task is cancelled. `failed`
-/// sees each failure and its attempt number. Returns whether an attempt succeeded.
+/// and gives up when the next pause would pass `deadline`, the task is cancelled, or `failed`
+/// (which sees each failure and its attempt number) says not to go on. Returns whether an
+/// attempt succeeded.
 func retrying(
-    until deadline: ContinuousClock.Instant, failed: (Int, any Error) -> Void = { _, _ in }, _ attempt: () async throws -> Void
+    until deadline: ContinuousClock.Instant, failed: (Int, any Error) -> Bool = { _, _ in true }, _ attempt: () async throws -> Void
 ) async -> Bool {
     var pause: Duration = .milliseconds(50)
     var number = 0
@@ -14,8 +15,7 @@ func retrying(
             try await attempt()
             return true
         } catch {
-            failed(number, error)
-            guard ContinuousClock.now + pause < deadline, !Task.isCancelled else { return false }
+            guard failed(number, error), ContinuousClock.now + pause < deadline, !Task.isCancelled else { return false }
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(1))
         }

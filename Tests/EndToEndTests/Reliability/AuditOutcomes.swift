@@ -30,6 +30,21 @@ enum AuditOutcomes {
         }
     }
 
+    /// Reads the stream again (a few seconds apart, for up to `limit`) until every executed call
+    /// has an outcome record: a worker retries an outcome the broker could not take yet (a node
+    /// failing over) for up to 30 s.
+    static func readSettled(
+        stream: String, amqpURL: String, callIDs: [String: String], truth: FaultLoad.GroundTruth, limit: Duration = .seconds(60)
+    ) async throws -> [String: [AuditRecord]] {
+        let end = ContinuousClock.now + limit
+        while true {
+            let outcomes = try await read(stream: stream, amqpURL: amqpURL)
+            let complete = callIDs.allSatisfy { truth.ran($0.key) == 0 || outcomes[$0.value] != nil }
+            if complete || ContinuousClock.now > end { return outcomes }
+            try await Task.sleep(for: .seconds(2))
+        }
+    }
+
     /// Every call the backend ran has exactly one outcome record of an attempt that ran it (or
     /// may have): `ok`, or an error with `mayHaveRun`. Records of attempts refused before running
     /// (a retry's earlier `authorization_unavailable`, say) are about those attempts, not the run.
