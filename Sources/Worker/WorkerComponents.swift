@@ -74,7 +74,14 @@ public struct WorkerComponents: Sendable {
         )
         service = WorkerService(
             configuration: configuration, consumer: consumer, publisher: publisher, topology: topology, catalog: catalog, processor: processor,
-            metrics: metrics, logger: logger, presence: presence, startup: startup
+            metrics: metrics, logger: logger, presence: presence,
+            startup: { [ledger, workerID = configuration.workerID] in
+                try await startup?()
+                // What `mcpgw credentials rotate-key` checks before re-sealing under a new key.
+                if let credentialKeyring {
+                    try await CredentialStore.reportKeys(credentialKeyring, worker: workerID, instance: ledger.instance, database: database)
+                }
+            }
         )
     }
 

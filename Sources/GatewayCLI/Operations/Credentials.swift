@@ -119,11 +119,30 @@ struct Credentials: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-key",
             abstract: "Re-seal every credential under the current CREDENTIALS_KEY (old keys in CREDENTIALS_KEYS_PREVIOUS).",
-            discussion: "Set the new key as CREDENTIALS_KEY/CREDENTIALS_KEY_ID and the old one as CREDENTIALS_KEYS_PREVIOUS=old-id:old-key, run this, then give workers the new key."
+            discussion: """
+                The safe order: (1) give every worker the new key as a previous key \
+                (CREDENTIALS_KEYS_PREVIOUS=new-id:new-key, restart them); (2) run this with the new key as \
+                CREDENTIALS_KEY/CREDENTIALS_KEY_ID and the old one as CREDENTIALS_KEYS_PREVIOUS=old-id:old-key; \
+                (3) make the new key current on the workers and keep the old one previous; (4) drop the old key. \
+                This refuses to re-seal while a live worker does not hold the new key (it could not open the \
+                re-sealed values); --force skips that check.
+                """
         )
+        @Flag(help: "Re-seal even though some live worker does not hold the new key.") var force = false
+
         func run() async throws {
             let keyring = try CredentialKeyring(environment: EnvironmentReader())
-            let count = try await DatabaseSession.with { try await CredentialStore(database: $0, keyring: keyring).resealUnderCurrentKey() }
+            let count = try await DatabaseSession.with { database in
+                if !force, let fingerprint = keyring.fingerprint(of: keyring.currentKeyID) {
+                    let lacking = try await CredentialStore.liveWorkersLacking(keyID: keyring.currentKeyID, fingerprint: fingerprint, database: database)
+                    guard lacking.isEmpty else {
+                        throw OperatorError(
+                            "refused: these running workers do not hold key '\(keyring.currentKeyID)' and could not open what it seals: \(lacking.map(\.description).joined(separator: ", ")); give them the key in CREDENTIALS_KEYS_PREVIOUS first (or --force)"
+                        )
+                    }
+                }
+                return try await CredentialStore(database: database, keyring: keyring).resealUnderCurrentKey()
+            }
             print("Re-sealed \(count) credential(s) under key '\(keyring.currentKeyID)'.")
         }
     }

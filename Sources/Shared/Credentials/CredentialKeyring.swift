@@ -10,9 +10,11 @@ import Foundation
 /// | `CREDENTIALS_KEY_ID` | the current key's id, stored with every sealed value; default `k1` |
 /// | `CREDENTIALS_KEYS_PREVIOUS` | optional `id:key,...`: older keys, still able to open values sealed under them |
 ///
-/// New values are sealed under the current key. Rotation: make the new key current and the old
-/// one previous, run `mcpgw credentials rotate-key` (re-seals every value under the current key),
-/// then drop the old key. Errors name the variable or the key id, never key material.
+/// New values are sealed under the current key. Rotation, in this order: give every worker the
+/// new key as a previous key (they can open values sealed under it), run
+/// `mcpgw credentials rotate-key` with the new key current and the old one previous (it refuses
+/// while a live worker lacks the new key), make the new key current on the workers, then drop
+/// the old key. Errors name the variable or the key id, never key material.
 public struct CredentialKeyring: Sendable, CustomStringConvertible {
     public enum Variable {
         public static let key = "CREDENTIALS_KEY"
@@ -65,6 +67,14 @@ public struct CredentialKeyring: Sendable, CustomStringConvertible {
     }
 
     public func hasKey(_ id: String) -> Bool { keys[id] != nil }
+
+    /// A fingerprint of the key `id` (an HMAC of a fixed label under the key, 16 hex digits):
+    /// equal for the same key, and no help in guessing it. `nil` for a key this keyring lacks.
+    public func fingerprint(of id: String) -> String? {
+        guard let key = keys[id] else { return nil }
+        let mac = HMAC<SHA256>.authenticationCode(for: Array("mcpgw credentials key fingerprint".utf8), using: key)
+        return mac.prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
 
     /// Seals `plaintext` under the current key, bound to `context` (authenticated, not stored).
     public func seal(_ plaintext: [UInt8], context: String) throws(CredentialSealError) -> (keyID: String, sealed: Data) {
