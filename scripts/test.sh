@@ -22,6 +22,13 @@ MCPGW_PYTHON="$(scripts/python-env.sh)"
 MCPGW_PYTHON_SDK2="$(scripts/python-env.sh sdk2)"
 export MCPGW_PYTHON MCPGW_PYTHON_SDK2
 
+# The deployment start-up test feeds the binaries what the manifests set; that environment is
+# rendered by the manifest checks (CI runs them as a step of their own, before this script).
+if [[ ! -f "$MCPGW_REPO/.local/manifests/startup-env.json" ]]; then
+    log "rendering the deployment files for the start-up test (scripts/check-manifests.sh)"
+    scripts/check-manifests.sh
+fi
+
 log "swift build --build-tests"
 swift build --build-tests
 
