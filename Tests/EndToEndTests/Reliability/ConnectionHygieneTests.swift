@@ -94,13 +94,15 @@ import Testing
             let held = try (0..<20).map { _ in try RawConnection(port: gateway.port) }
             try await Task.sleep(for: .milliseconds(300))
             let extra = try (0..<5).map { _ in try RawConnection(port: gateway.port) }
-            let refused = try await eventually(timeout: .seconds(10)) { () -> Bool? in extra.allSatisfy(\.isClosedByServer) ? true : nil }
+            // Bounds for a loaded machine (the suite runs tests in parallel): "at once" is the
+            // server's doing; when the client sees it depends on scheduling.
+            let refused = try await eventually(timeout: .seconds(30)) { () -> Bool? in extra.allSatisfy(\.isClosedByServer) ? true : nil }
             #expect(refused, "connections beyond INGRESS_MAX_CONNECTIONS are closed")
             let closedWithinLimit = held.filter(\.isClosedByServer).count
             #expect(closedWithinLimit == 0, "connections within the limit are kept")
             // Freeing connections makes room again.
             for connection in held { connection.close() }
-            let back = try await eventually(timeout: .seconds(10)) { () -> Bool? in
+            let back = try await eventually(timeout: .seconds(30)) { () -> Bool? in
                 (try? await gateway.get("/healthz", token: nil))?.status == 200 ? true : nil
             }
             #expect(back)
