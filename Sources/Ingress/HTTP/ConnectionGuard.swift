@@ -44,8 +44,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let logger: Logger
     private var admitted = false
     private var timer: Scheduled<Void>?
-    /// Whether the first request head has arrived (later heads are bounded by the idle timeout).
-    private var sawHead = false
 
     init(counter: Counter, headerReadTimeout: Duration, bodyReadTimeout: Duration, logger: Logger) {
         self.counter = counter
@@ -75,7 +73,6 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head:
-            sawHead = true
             arm(context, after: bodyReadTimeout, reason: "the request body did not arrive in time")
         case .body:
             break

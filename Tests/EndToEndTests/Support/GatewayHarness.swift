@@ -98,11 +98,9 @@ struct GatewayHarness: Sendable {
         let logger = TestEnvironment.logger
         let setup = PostgresClient(configuration: databaseConfiguration, logger: logger)
         defer { Task { await setup.shutdown() } }
-        _ = try await Migrator(client: setup, migrations: try Migration.bundled(), logger: logger).migrate()
+        try await prepare(setup, servers: options.servers, groupGrants: options.groupGrants)
         let catalog = ServerCatalog(database: setup)
         let grants = GrantStore(database: setup)
-        for server in options.servers { try await catalog.upsert(server) }
-        for grant in options.groupGrants { try await grants.grantGroup(grant.group, server: grant.server) }
 
         let topology = GatewayTopology.scratch()
         let amqpURL = try options.amqpURL ?? TestEnvironment.require("AMQP_URL")
@@ -192,7 +190,17 @@ struct GatewayHarness: Sendable {
         for worker in workers { await worker.group.triggerGracefulShutdown() }
     }
 
-    private static func cleanUp(_ topology: GatewayTopology, servers: [String], amqp gateway: AMQPConfiguration) async {
+    /// Migrates the test's database and registers its servers and group grants.
+    static func prepare(_ setup: PostgresClient, servers: [ServerRecord], groupGrants: [(group: String, server: String)]) async throws {
+        _ = try await Migrator(client: setup, migrations: try Migration.bundled(), logger: TestEnvironment.logger).migrate()
+        let catalog = ServerCatalog(database: setup)
+        let grants = GrantStore(database: setup)
+        for server in servers { try await catalog.upsert(server) }
+        for grant in groupGrants { try await grants.grantGroup(grant.group, server: grant.server) }
+    }
+
+    /// Deletes the test's own queues, stream and exchanges.
+    static func cleanUp(_ topology: GatewayTopology, servers: [String], amqp gateway: AMQPConfiguration) async {
         var configuration = gateway
         configuration.connectionName = TestEnvironment.uniqueName("e2e-cleanup")
         _ = try? await AMQPTest.withConnection(configuration) { amqp in

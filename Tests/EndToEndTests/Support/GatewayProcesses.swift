@@ -78,11 +78,7 @@ final class GatewayProcesses: Sendable {
     ) async throws {
         let logger = TestEnvironment.logger
         let setup = PostgresClient(configuration: databaseConfiguration, logger: logger)
-        _ = try await Migrator(client: setup, migrations: try Migration.bundled(), logger: logger).migrate()
-        let catalog = ServerCatalog(database: setup)
-        let grants = GrantStore(database: setup)
-        for server in options.servers { try await catalog.upsert(server) }
-        for grant in options.groupGrants { try await grants.grantGroup(grant.group, server: grant.server) }
+        try await GatewayHarness.prepare(setup, servers: options.servers, groupGrants: options.groupGrants)
 
         let topology = GatewayTopology.scratch()
         let amqpURL = try options.amqpURL ?? TestEnvironment.require("AMQP_URL")
@@ -120,17 +116,8 @@ final class GatewayProcesses: Sendable {
         await gateway.stopAll()
         await setup.shutdown()
         if !failed { try? FileManager.default.removeItem(at: logDirectory) }
-        await cleanUp(topology, servers: options.servers.map(\.id), amqpURL: amqpURL)
-    }
-
-    private static func cleanUp(_ topology: GatewayTopology, servers: [String], amqpURL: String) async {
-        guard let configuration = try? AMQPTest.configuration(url: amqpURL) else { return }
-        _ = try? await AMQPTest.withConnection(configuration) { amqp in
-            let queues = [topology.catalogQueue, topology.deadLetterQueue, topology.auditStream] + servers.map(topology.queue(forServer:))
-            for queue in queues { try? await amqp.deleteQueue(queue) }
-            try? await amqp.deleteExchange(topology.requestsExchange)
-            try? await amqp.deleteExchange(topology.deadLetterExchange)
-            try? await amqp.deleteExchange(topology.cancelExchange)
+        if let configuration = try? AMQPTest.configuration(url: amqpURL) {
+            await GatewayHarness.cleanUp(topology, servers: options.servers.map(\.id), amqp: configuration)
         }
     }
 
