@@ -40,7 +40,16 @@ swift build --build-tests
 bundle="$(swift build --show-bin-path)/mcp-queue-gatewayPackageTests.xctest"
 width="${MCPGW_TEST_PARALLELISM:-4}"
 log "swift-testing ($width at a time) $*"
+# The output is also kept in .local/test-output.log, so that a failed run can name its failures
+# last (CI shows only the tail of what a run printed).
+mkdir -p "$MCPGW_LOCAL"
+output="$MCPGW_LOCAL/test-output.log"
 rc=0
-"$bundle" --testing-library swift-testing --experimental-maximum-parallelization-width "$width" "$@" || rc=$?
+"$bundle" --testing-library swift-testing --experimental-maximum-parallelization-width "$width" "$@" 2>&1 \
+    | tee "$output" || rc=$?
 log "tests exited with $rc"
+if (( rc != 0 )); then
+    log "failures (from $output):"
+    grep -a -E '✘|recorded an issue' "$output" | tail -n 40 >&2 || true
+fi
 exit "$rc"
