@@ -13,10 +13,18 @@ public struct MCPToolExecutor: ToolExecutor {
         self.logger = logger
     }
 
-    public func listTools(on server: ServerRecord, deadline: Date, callID: String) async throws(GatewayError) -> [JSONValue] {
+    public func listTools(on server: ServerRecord, deadline: Date, purpose: ToolListPurpose, callID: String) async throws(GatewayError) -> MCPToolList {
         let definition = try server.definition()
+        let end = MCPDeadline.instant(for: deadline)
+        var waitUntil = end
+        if purpose == .listing {
+            // A quarter of the listing's time stays for the reply to travel back, so the worker
+            // always answers before the ingress gives up on it.
+            let left = ContinuousClock.now.duration(to: end)
+            waitUntil = .now + min(pool.configuration.listBudget, left * 3 / 4)
+        }
         do {
-            return try await pool.listTools(for: definition, deadline: MCPDeadline.instant(for: deadline), logger: callLogger(callID))
+            return try await pool.listTools(for: definition, waitUntil: waitUntil, logger: callLogger(callID))
         } catch {
             throw Self.gatewayError(error, server: server.id)
         }
@@ -52,6 +60,11 @@ public struct MCPToolExecutor: ToolExecutor {
             GatewayError(.backendError, "the MCP server '\(server)' refused the request (JSON-RPC error \(error.rpcCode.map(String.init) ?? "?"))", detail: error.description)
         case .shutdown:
             GatewayError(.unavailable, "the worker is shutting down", detail: error.description)
+        case .circuitOpen:
+            GatewayError(
+                .unavailable,
+                "the MCP server '\(server)' is failing, so the gateway sends it nothing for now (circuit breaker open); the call was not run, try again later",
+                detail: error.description, retryAfter: error.retryAfter.map(CircuitBreaker.seconds))
         default:
             GatewayError(.backendError, "the MCP server '\(server)' failed", detail: error.description)
         }
