@@ -15,16 +15,16 @@ public struct MCPToolExecutor: ToolExecutor {
 
     public func listTools(on server: ServerRecord, deadline: Date, purpose: ToolListPurpose, callID: String) async throws(GatewayError) -> MCPToolList {
         let definition = try server.definition()
-        let end = MCPDeadline.instant(for: deadline)
-        var waitUntil = end
+        var waitUntil = MCPDeadline.instant(for: deadline)
+        var budget: Duration?
         if purpose == .listing {
             // A quarter of the listing's time stays for the reply to travel back, so the worker
             // always answers before the ingress gives up on it.
-            let left = ContinuousClock.now.duration(to: end)
-            waitUntil = .now + min(pool.configuration.listBudget, left * 3 / 4)
+            waitUntil = .now + ContinuousClock.now.duration(to: waitUntil) * 3 / 4
+            budget = pool.configuration.listBudget
         }
         do {
-            return try await pool.listTools(for: definition, waitUntil: waitUntil, logger: callLogger(callID))
+            return try await pool.listTools(for: definition, waitUntil: waitUntil, budget: budget, logger: callLogger(callID))
         } catch {
             throw Self.gatewayError(error, server: server.id)
         }

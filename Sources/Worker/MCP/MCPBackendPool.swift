@@ -124,8 +124,9 @@ public final class MCPBackendPool: Service, Sendable {
     ///   to have changed, is served as it is;
     /// - an older one is served at once while a fresh one is fetched in the background;
     /// - when none is known, or the server said its list changed, the caller waits for the fetch
-    ///   until `waitUntil` at most; if it fails or takes longer, the last known list is served
-    ///   (``MCPToolList/staleness`` says why), and with none known the error is thrown;
+    ///   until `waitUntil`, and at most `budget` (unless the fetch is a stdio server's first,
+    ///   which includes starting its process); if it fails or takes longer, the last known list is
+    ///   served (``MCPToolList/staleness`` says why), and with none known the error is thrown;
     /// - while the server's circuit breaker is not closed, nobody waits: the known list is served
     ///   (or ``MCPClientError/Code/circuitOpen`` thrown) and the fetch runs in the background,
     ///   where it is the breaker's probe once the breaker lets one through.
@@ -136,6 +137,7 @@ public final class MCPBackendPool: Service, Sendable {
     public func listTools(
         for definition: MCPServerDefinition,
         waitUntil: ContinuousClock.Instant? = nil,
+        budget: Duration? = nil,
         logger: Logger? = nil
     ) async throws(MCPClientError) -> MCPToolList {
         let backend = try backend(for: definition)
@@ -167,8 +169,10 @@ public final class MCPBackendPool: Service, Sendable {
             error.retryAfter = .seconds(1)
             throw error
         }
+        var until = waitUntil ?? .now + definition.timeout
+        if let budget, !(cached == nil && definition.isStdio) { until = min(until, .now + budget) }
         do {
-            let tools = try await withDeadline(waitUntil ?? .now + definition.timeout) { try await entry.refresh.run(refresh) }
+            let tools = try await withDeadline(until) { try await entry.refresh.run(refresh) }
             return MCPToolList(tools: tools)
         } catch {
             let failure = Self.listingFailure(error, serverID: definition.id)
@@ -196,7 +200,7 @@ public final class MCPBackendPool: Service, Sendable {
     /// One fetch of a backend's tool list, cached when nothing was invalidated meanwhile.
     private func fetchTools(backend: MCPBackend, key: String, serial: Int, epoch: Int, firstListing: Bool) async throws -> [JSONValue] {
         var budget = configuration.listBudget
-        if firstListing, case .stdio = backend.definition.transport { budget = max(budget, backend.definition.timeout) }
+        if firstListing, backend.definition.isStdio { budget = max(budget, backend.definition.timeout) }
         let tools = try await backend.listTools(deadline: .now + budget)
         state.withLock { state in
             guard state.entries[key]?.serial == serial else { return }
@@ -275,6 +279,13 @@ extension Duration {
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return seconds > 0 ? .max : .min }
         return product + attoseconds / 1_000_000_000
+    }
+}
+
+extension MCPServerDefinition {
+    var isStdio: Bool {
+        if case .stdio = transport { return true }
+        return false
     }
 }
 
