@@ -70,7 +70,7 @@ public struct WorkerComponents: Sendable {
             workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
             authorizer: authorizer, ledger: ledger, executor: executor, publisher: publisher,
             topology: topology, logger: logger, cancellations: cancellations, minimumStartBudget: configuration.minimumStartBudget,
-            metrics: metrics
+            metrics: metrics, limiter: RateLimiter(database: database, logger: logger)
         )
         service = WorkerService(
             configuration: configuration, consumer: consumer, publisher: publisher, topology: topology, catalog: catalog, processor: processor,
