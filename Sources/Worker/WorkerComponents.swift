@@ -59,6 +59,10 @@ public struct WorkerComponents: Sendable {
         metrics = WorkerMetrics()
         ledger = CallLedger(database: database)
         presence = WorkerPresence(configuration: database.configuration, instance: ledger.instance, logger: logger)
+        if let pool = (executor as? MCPToolExecutor)?.pool {
+            let circuits = BackendCircuits(database: database, worker: configuration.workerID, instance: ledger.instance, logger: logger)
+            pool.observeCircuits { server, phase, failure in circuits.record(server: server, phase: phase, failure: failure) }
+        }
         ledgerMaintenance = LedgerMaintenance(
             database: database, publisher: publisher, topology: topology, retention: configuration.ledgerRetention, logger: logger
         )

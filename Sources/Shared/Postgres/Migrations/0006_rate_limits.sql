@@ -29,3 +29,16 @@ CREATE TABLE rate_limit_buckets (
 ALTER TABLE call_executions ADD COLUMN tenant_id text;
 CREATE INDEX call_executions_running_by_caller ON call_executions (caller_sub, caller_tid) WHERE finished_at IS NULL;
 CREATE INDEX call_executions_running_by_tenant ON call_executions (tenant_id) WHERE finished_at IS NULL AND tenant_id IS NOT NULL;
+
+-- Where each live worker's circuit breaker for a backend stands, written when it changes
+-- (docs/isolation.md), for `mcpgw servers status`. Rows of workers that are gone are pruned by
+-- the CLI (a worker is alive while it holds its presence lock).
+CREATE TABLE backend_circuits (
+    worker_instance uuid NOT NULL,
+    worker text NOT NULL,
+    server_id text NOT NULL,
+    state text NOT NULL CONSTRAINT backend_circuits_state CHECK (state IN ('closed', 'open', 'half_open')),
+    since timestamptz NOT NULL,
+    last_error text,
+    PRIMARY KEY (worker_instance, server_id)
+);
