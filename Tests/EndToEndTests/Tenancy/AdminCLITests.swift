@@ -74,7 +74,8 @@ import Worker
             #expect(try run(["limits", "list"]).output == listed)
             #expect(try run(["limits", "remove", "--every-user"]).status == 0)
             #expect(!(try run(["limits", "list"]).output.contains("user\t*")))
-            // No worker has reported a breaker: every server is fine, exit 0.
+            // No worker has reported a breaker: every enabled server is fine, exit 0.
+            #expect(try run(["servers", "enable", "github"]).status == 0)
             let status = try run(["servers", "status"])
             #expect(status.status == 0, "\(status.error)")
             let github = status.output.split(separator: "\n").first { $0.hasPrefix("github\t") }
