@@ -129,7 +129,7 @@ extension ContractTests {
             ("unauthenticated", 401), ("forbidden", 403), ("not_found", 404), ("bad_request", 400),
             ("payload_too_large", 413), ("unavailable", 503), ("deadline_exceeded", 504), ("backend_error", 502),
             ("authorization_unavailable", 503), ("invalid_envelope", 400), ("internal", 500), ("cancelled", 499),
-            ("outcome_unknown", 409), ("idempotency_key_reused", 422),
+            ("outcome_unknown", 409), ("idempotency_key_reused", 422), ("rate_limited", 429),
         ])
         func everyCodeHasAStableNameAndHTTPStatus(raw: String, status: Int) throws {
             let code = try #require(GatewayErrorCode(rawValue: raw))
@@ -138,7 +138,7 @@ extension ContractTests {
         }
 
         @Test func theCodeSetIsExactlyTheDocumentedOne() {
-            #expect(GatewayErrorCode.allCases.count == 14)
+            #expect(GatewayErrorCode.allCases.count == 15)
         }
 
         @Test func unknownCodeFailsDecoding() {
