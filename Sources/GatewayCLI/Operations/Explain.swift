@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import Shared
 import Worker
 
@@ -28,12 +29,16 @@ struct Explain: AsyncParsableCommand {
             subject: objectID ?? email ?? "explain", objectID: objectID, tenantID: entraTenant, userName: email, groups: group, roles: role,
             authenticationMethod: Authorizer.explainedMethod(method, objectID: objectID), groupsOverage: overage ? true : nil
         )
-        let decision = try await DatabaseSession.with { client in
+        let (decision, limits) = try await DatabaseSession.with { client in
             try await requireServer(server, client, allowAll: false)
             let authorizer = Authorizer(database: client, credentials: CredentialStore(database: client, keyring: nil, opensValues: false))
-            return try await authorizer.decide(principal, server: server, tool: tool, cached: false)
+            let decision = try await authorizer.decide(principal, server: server, tool: tool, cached: false)
+            let limits = try await RateLimiter(database: client, refresh: .zero, logger: Logger(label: "mcpgw.explain"))
+                .applicable(principal: principal, tenant: decision.tenant, server: server)
+            return (decision, limits)
         }
         for line in decision.explanation { print(line) }
+        for (limit, subject) in limits { print("limit: \(limit.summary(for: subject))") }
         if let error = decision.error, !decision.allowed { print("the caller is told: \(error.code.rawValue): \(error.message)") }
         if !decision.allowed { throw ExitCode(2) }
     }

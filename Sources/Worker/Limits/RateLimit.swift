@@ -52,6 +52,15 @@ public struct RateLimit: Sendable, Hashable, Codable {
         "\(scope.rawValue):\(subject):\(server)"
     }
 
+    /// One line for people: `user 't/alice' (the default for every user) on every server: 60 calls a minute (bursts of 10)`.
+    public func summary(for subject: String) -> String {
+        var parts: [String] = []
+        if let requestsPerMinute { parts.append("\(requestsPerMinute) calls a minute (bursts of \(burst ?? requestsPerMinute))") }
+        if let maxConcurrent { parts.append("\(maxConcurrent) at once") }
+        let whose = self.subject == Self.everyone ? " (the default for every \(scope.rawValue))" : ""
+        return "\(scope.rawValue) '\(subject)'\(whose) on \(server == Self.everyone ? "every server" : "'\(server)'"): \(parts.joined(separator: ", "))"
+    }
+
     var json: JSONValue {
         var object: [String: JSONValue] = ["scope": .string(scope.rawValue), "subject": .string(subject), "server": .string(server)]
         if let requestsPerMinute { object["requestsPerMinute"] = .integer(Int64(requestsPerMinute)) }

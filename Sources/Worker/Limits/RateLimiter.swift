@@ -45,7 +45,7 @@ public final class RateLimiter: Sendable {
     }
 
     /// The limits that apply to a call by `principal` (in `tenant`) on `server`.
-    func applicable(principal: Principal, tenant: String?, server: String) async throws -> [(limit: RateLimit, subject: String)] {
+    public func applicable(principal: Principal, tenant: String?, server: String) async throws -> [(limit: RateLimit, subject: String)] {
         let limits = try await limits()
         var found: [(RateLimit, String)] = []
         let user = RateLimit.userSubject(principal)

@@ -72,10 +72,14 @@ import Worker
                 #expect((result.error + result.output).contains(text), "\(arguments): \(result.error)")
             }
             #expect(try run(["limits", "list"]).output == listed)
+            // explain names the limits a call would meet.
+            #expect(try run(["servers", "enable", "github"]).status == 0)
+            let explained = try run(["explain", "--server", "github", "--group", "Tenant-Google", "--object-id", "u1", "--entra-tenant", "t1"]).output
+            #expect(explained.contains("limit: user 't1/u1' (the default for every user) on every server: 120 calls a minute (bursts of 20)"), "\(explained)")
+            #expect(explained.contains("limit: tenant 'google' on 'github': 5 at once"), "\(explained)")
             #expect(try run(["limits", "remove", "--every-user"]).status == 0)
             #expect(!(try run(["limits", "list"]).output.contains("user\t*")))
             // No worker has reported a breaker: every enabled server is fine, exit 0.
-            #expect(try run(["servers", "enable", "github"]).status == 0)
             let status = try run(["servers", "status"])
             #expect(status.status == 0, "\(status.error)")
             let github = status.output.split(separator: "\n").first { $0.hasPrefix("github\t") }
