@@ -10,6 +10,8 @@ public struct GatewayRequestContext: RequestContext {
     public var principal: Principal?
     public let callID: String
     public var maxUploadSize: Int
+    /// The caller as the access log learns it (set with ``principal``).
+    let caller = RequestCaller()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = CoreRequestContextStorage(source: source)
