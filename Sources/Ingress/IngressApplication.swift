@@ -43,7 +43,7 @@ public struct IngressComponents: Sendable {
     public func buildRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         // Outermost, so that every log line of a traced request (the access log's too) has its span.
-        if GatewayTracing.isEnabled { router.add(middleware: TracingMiddleware()) }
+        if GatewayTracing.isEnabled { router.add(middleware: TracingMiddleware(redactingQueryParameters: [])) }
         router.add(middleware: AccessLogMiddleware(metrics: metrics, level: configuration.accessLogLevel))
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
         HealthRoutes(amqp: amqp, metrics: metrics, servesMetrics: configuration.metricsPort == nil).add(to: router)

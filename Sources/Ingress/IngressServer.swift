@@ -54,7 +54,7 @@ public enum IngressServer {
         let application = components.buildApplication(logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             // The span exporter first: it stops last, after the spans of the last requests.
-            services: (tracing.map { [.init(service: $0)] } ?? [])
+            services: (tracing.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? [])
                 + [.init(service: JWKSRefresher(cache: keys, configuration: authentication)), .init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],

@@ -110,7 +110,7 @@ struct Exposition {
     let samples: [(name: String, labels: [String: String], value: Double)]
 
     init(_ text: String) {
-        samples = text.split(separator: "\n").compactMap { line in
+        samples = text.split(separator: "\n").compactMap { line -> (name: String, labels: [String: String], value: Double)? in
             guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
             let series = line[..<space]
             guard let brace = series.firstIndex(of: "{") else { return (String(series), [:], value) }

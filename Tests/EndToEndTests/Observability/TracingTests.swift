@@ -1,5 +1,6 @@
 import Foundation
 import Shared
+import Synchronization
 import TestSupport
 import Testing
 import Worker
@@ -120,12 +121,12 @@ final class OTLPCollector: Sendable {
 
     let endpoint: String
     private let spansPath: String
-    private let process: Process
+    private let process: Mutex<Process?>
 
     private init(endpoint: String, spansPath: String, process: Process) {
         self.endpoint = endpoint
         self.spansPath = spansPath
-        self.process = process
+        self.process = Mutex(process)
     }
 
     static let script = URL(fileURLWithPath: MCPTestEnvironment.fixtureServer)
@@ -171,7 +172,9 @@ final class OTLPCollector: Sendable {
     }
 
     func stop() async {
-        await MCPTestEnvironment.stopHTTPServer(process)
+        if let child = process.withLock({ process in defer { process = nil }; return process }) {
+            await MCPTestEnvironment.stopHTTPServer(child)
+        }
         try? FileManager.default.removeItem(atPath: spansPath)
     }
 }
