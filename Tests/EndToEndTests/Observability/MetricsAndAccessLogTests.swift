@@ -73,6 +73,7 @@ import Worker
                 "ingress requests answered \(status)")
         }
         #expect(ingress.value("mcpgw_ingress_call_duration_seconds_count", ["kind": "tools/call"]) == 4)
+        #expect(ingress.value("mcpgw_ingress_jwks_refresh_failures_total", [:]) == 0)
 
         // One access-log line per request, with the call id the client saw and the caller's
         // tenant, never the token; a 5xx as a warning.
