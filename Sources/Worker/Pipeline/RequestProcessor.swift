@@ -235,7 +235,7 @@ public struct RequestProcessor: Sendable {
         let decision = try await GatewayTracing.withSpan("authorize") { (span) async throws(GatewayError) in
             let decision = try await authorizer.decide(principal, server: envelope.server, tool: envelope.kind == .callTool ? envelope.tool ?? "" : nil)
             span?.attributes["mcpgw.authorization.allowed"] = decision.allowed
-            span?.attributes["mcpgw.authorization.rule"] = "\(decision.decidingRule)"
+            span?.attributes["mcpgw.authorization.rule"] = decision.decidingRule
             return decision
         }
         guard decision.allowed, let server = decision.record else {
