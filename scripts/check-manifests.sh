@@ -76,7 +76,9 @@ PY
     chmod +x "$kubectl"
     rm -rf "$scratch"
 fi
-"$kubectl" version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION" || fail "$kubectl is not kubectl $KUBECTL_VERSION"
+# Read whole before matching: under pipefail, `| grep -q` can fail on the writer's SIGPIPE.
+kubectl_version="$("$kubectl" version --client 2>/dev/null || true)"
+[[ "$kubectl_version" == *"Client Version: $KUBECTL_VERSION"* ]] || fail "$kubectl is not kubectl $KUBECTL_VERSION"
 hadolint="$venv/bin/hadolint"
 [[ -x "$hadolint" ]] || fail "hadolint missing from $venv"
 promtool="$tools/promtool-$PROMETHEUS_DEB_VERSION"
@@ -94,7 +96,8 @@ if [[ ! -x "$promtool" ]]; then
     mv "$scratch/root/usr/bin/promtool" "$promtool"
     rm -rf "$scratch"
 fi
-"$promtool" --version 2>&1 | grep -q "version ${PROMETHEUS_DEB_VERSION%%+*}" || fail "$promtool is not promtool ${PROMETHEUS_DEB_VERSION%%+*}"
+promtool_version="$("$promtool" --version 2>&1 || true)"
+[[ "$promtool_version" == *"version ${PROMETHEUS_DEB_VERSION%%+*}"* ]] || fail "$promtool is not promtool ${PROMETHEUS_DEB_VERSION%%+*}"
 
 # --- 1. render ---------------------------------------------------------------------------
 rm -rf "$out"
