@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Shared
+import Tracing
 
 /// Turns an authenticated HTTP request into a request envelope, sends it through the broker,
 /// and turns the worker's reply into a result or a ``GatewayError``. Shared by every HTTP

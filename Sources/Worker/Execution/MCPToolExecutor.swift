@@ -18,7 +18,7 @@ public struct MCPToolExecutor: ToolExecutor {
         let definition = try server.definition()
         return try await GatewayTracing.withSpan("tools/list", ofKind: .client) { (span) async throws(GatewayError) in
             span?.attributes["mcp.server"] = server.id
-            do {
+            do throws(MCPClientError) {
                 return try await pool.listTools(for: definition, deadline: MCPDeadline.instant(for: deadline), logger: callLogger(callID))
             } catch {
                 throw Self.gatewayError(error, server: server.id)
@@ -35,7 +35,7 @@ public struct MCPToolExecutor: ToolExecutor {
         return try await GatewayTracing.withSpan("tools/call \(tool)", ofKind: .client) { (span) async throws(GatewayError) in
             span?.attributes["mcp.server"] = server.id
             span?.attributes["mcp.tool"] = tool
-            do {
+            do throws(MCPClientError) {
                 return try await pool.callTool(
                     on: definition, name: tool, arguments: arguments, deadline: MCPDeadline.instant(for: deadline), progress: progress,
                     logger: callLogger(callID)
