@@ -151,7 +151,6 @@ final class LegacySSETransport: MCPTransport {
         request.method = .POST
         for (name, value) in headers { request.headers.replaceOrAdd(name: name, value: value) }
         request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
-        for (name, value) in GatewayTracing.currentContext?.headers ?? [:] { request.headers.replaceOrAdd(name: name, value: value) }
         request.body = .bytes(ByteBuffer(bytes: try message.encoded()))
         let response: HTTPClientResponse
         do {

@@ -215,7 +215,6 @@ final class StreamableHTTPTransport: MCPTransport {
         request.headers.replaceOrAdd(name: "Content-Type", value: "application/json")
         if let sessionID { request.headers.replaceOrAdd(name: "Mcp-Session-Id", value: sessionID) }
         if let protocolVersion { request.headers.replaceOrAdd(name: "MCP-Protocol-Version", value: protocolVersion) }
-        for (name, value) in GatewayTracing.currentContext?.headers ?? [:] { request.headers.replaceOrAdd(name: name, value: value) }
         return request
     }
 

@@ -9,8 +9,8 @@ import Worker
 /// (`OTEL_EXPORTER_OTLP_ENDPOINT`), exported over OTLP/HTTP to a collector of the test's own:
 /// the client's trace goes on through the ingress's server and producer spans, the AMQP
 /// message, the worker's consumer span and its children, into the backend (`traceparent`
-/// header over HTTP, `_meta.traceparent` over stdio), and every log line of the call carries
-/// its trace and span ids.
+/// header over HTTP, `_meta.traceparent` for every transport, stdio included), and every log
+/// line of the call carries its trace and span ids.
 @Suite struct TracingTests {
     @Test func oneTraceRunsFromTheClientThroughTheQueueIntoTheBackends() async throws {
         let collector = try await OTLPCollector.start()
@@ -74,10 +74,13 @@ import Worker
         let backendCall = try #require(spans.first { $0.name == "tools/call whoami" })
         #expect(backendCall.kind == "SPAN_KIND_CLIENT")
 
-        // The backend got the backend call's span as its parent, as a header and in `_meta`.
+        // The backend got the trace: in `_meta` with the backend call's span as parent, and as
+        // the HTTP header with AsyncHTTPClient's span of the POST (a child of it) as parent.
         let seen = answer.body["structuredContent"]
-        #expect(seen?["headers"]?["traceparent"]?.stringValue == "00-\(traceID)-\(backendCall.spanID)-01")
         #expect(seen?["meta"]?["traceparent"]?.stringValue == "00-\(traceID)-\(backendCall.spanID)-01")
+        let post = spans.first { $0.kind == "SPAN_KIND_CLIENT" && $0.name == "POST" && $0.parentID == backendCall.spanID }
+        #expect(post != nil, "AsyncHTTPClient's span of the backend's POST")
+        #expect(seen?["headers"]?["traceparent"]?.stringValue == "00-\(traceID)-\(post?.spanID ?? "-")-01")
 
         // Every line the worker logged for the call inside its consumer span carries the trace.
         let workerLines = LogLines(gateway.log("worker-0")).lines.filter { $0["call_id"]?.stringValue == callID }

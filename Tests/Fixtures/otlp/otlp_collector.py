@@ -8,7 +8,7 @@ FILE:
 
     {"service": "...", "name": "...", "kind": "SPAN_KIND_SERVER", "trace_id": "<32 hex>",
      "span_id": "<16 hex>", "parent_span_id": "<16 hex>" or "", "status": "STATUS_CODE_UNSET",
-     "attributes": {"key": "string value", ...}}
+     "attributes": {"key": "the value as text (booleans as true/false)", ...}}
 
 Answers 200 with an empty `ExportTraceServiceResponse`; another path gets 404, another content
 type 415 (OTLP/JSON writes ids in hex, which protobuf's JSON parser does not read).
@@ -29,7 +29,11 @@ options = parser.parse_args()
 
 def value_text(value) -> str:
     kind = value.WhichOneof("value")
-    return "" if kind is None else str(getattr(value, kind))
+    if kind is None:
+        return ""
+    if kind == "bool_value":
+        return "true" if value.bool_value else "false"
+    return str(getattr(value, kind))
 
 
 def spans_of(request: ExportTraceServiceRequest):
