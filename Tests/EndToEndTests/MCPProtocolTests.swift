@@ -147,7 +147,7 @@ import Worker
             #expect(new.body["error"]?["code"]?.int64Value == -32600)
 
             #expect(try await gateway.get("/mcp", token: token).status == 405)
-            #expect(try await gateway.send("DELETE", "/mcp", token: token, headers: [:], body: nil).status == 204)
+            #expect(try await gateway.send("DELETE", "/mcp", token: token, headers: [:], body: nil).status == 405)
         }
     }
 

@@ -68,7 +68,9 @@ import Worker
                 )
                 #expect(call.body["result"]?.firstText == "chat \(chat)")
                 let close = try await gateway.send("DELETE", "/mcp", token: userToken, headers: ["Mcp-Session-Id": session, "MCP-Protocol-Version": version], body: nil)
-                #expect(close.status == 204)
+                // Sessions are not ended by DELETE (405; the SDK Open WebUI uses takes that as "the
+                // server does not allow session termination"); they expire on their own.
+                #expect(close.status == 405)
             }
         }
     }

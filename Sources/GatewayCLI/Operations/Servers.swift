@@ -140,7 +140,9 @@ struct Servers: AsyncParsableCommand {
             let executor = MCPToolExecutor(pool: pool, logger: logger)
             let tools: [JSONValue]
             do {
-                tools = try await executor.listTools(on: record, deadline: Date().addingTimeInterval(Double(timeoutMs) / 1000), callID: "mcpgw-servers-test")
+                tools = try await executor.listTools(
+                    on: record, deadline: Date().addingTimeInterval(Double(timeoutMs) / 1000), purpose: .call, callID: "mcpgw-servers-test"
+                ).tools
             } catch {
                 await pool.shutdown()
                 throw OperatorError("server '\(id)' failed the test: \(error.message)\(error.detail.map { " (\($0))" } ?? "")")

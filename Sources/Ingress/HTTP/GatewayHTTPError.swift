@@ -28,9 +28,9 @@ public struct GatewayHTTPError: Error, HTTPResponseError, Sendable, CustomString
     public init(_ error: GatewayError, callID: String?) {
         var headers: HTTPFields = [:]
         switch error.code {
-        case .unavailable, .authorizationUnavailable: headers[.retryAfter] = "5"
+        case .unavailable, .authorizationUnavailable: headers[.retryAfter] = "\(error.retryAfter ?? 5)"
         case .unauthenticated: headers[.wwwAuthenticate] = #"Bearer realm="mcp-gateway""#
-        default: break
+        default: if let seconds = error.retryAfter { headers[.retryAfter] = "\(seconds)" }
         }
         self.init(
             status: HTTPResponse.Status(code: error.code.httpStatus), code: error.code.rawValue, message: error.message, callID: callID,

@@ -21,8 +21,9 @@ enum MCPErrorMapping {
             case .outcomeUnknown: -32007
             case .internal: -32603
             }
-        return JSONRPCError(
-            code: code, message: error.message, data: ["code": .string(error.code.rawValue), "callId": .string(callID)]
-        )
+        var data: [String: JSONValue] = ["code": .string(error.code.rawValue), "callId": .string(callID)]
+        if let seconds = error.retryAfter { data["retryAfter"] = .integer(Int64(seconds)) }
+        if error.mayHaveRun == true { data["mayHaveRun"] = true }
+        return JSONRPCError(code: code, message: error.message, data: .object(data))
     }
 }

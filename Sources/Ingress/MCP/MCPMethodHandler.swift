@@ -134,6 +134,9 @@ struct MCPMethodHandler: Sendable {
         ]
     }
 
+    /// The `_meta` key of a tools/list result that names the servers left out or served stale.
+    static let degradedMetaKey = "io.github.mcp-queue-gateway/degraded"
+
     private func listTools(params: JSONValue?, context: MCPRequestContext) async throws(JSONRPCError) -> JSONValue {
         var offset = 0
         if let cursor = params?["cursor"], cursor != .null {
@@ -154,6 +157,11 @@ struct MCPMethodHandler: Sendable {
         let end = min(listing.tools.count, offset + surface.pageSize)
         var result: [String: JSONValue] = ["tools": .array(Array(listing.tools[offset..<end]))]
         if end < listing.tools.count { result["nextCursor"] = .string(ToolCursor.encode(offset: end)) }
+        if !listing.degraded.isEmpty {
+            // Which servers' tools are missing or may be out of date: clients ignore `_meta` keys
+            // they do not know, and a person or a model reading the result learns why.
+            result["_meta"] = [Self.degradedMetaKey: .array(listing.degraded.map(\.json))]
+        }
         return .object(result)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import Shared
 
 extension HTTPField.Name {
@@ -17,8 +18,9 @@ extension HTTPField.Name {
 /// revisions that have them (2024-11-05, 2025-03-26); notifications and responses alone get
 /// 202 with no body; a request gets its response as `application/json`, or as
 /// `text/event-stream` when the client accepts it and a `tools/call` runs longer than
-/// `MCP_STREAM_AFTER_MS`. `GET` (a server-initiated stream) is not offered: 405. `DELETE`
-/// ends nothing, since nothing is kept: 204.
+/// `MCP_STREAM_AFTER_MS`. Only POST is offered: `GET`, `DELETE`, `PUT` and `PATCH` get 405.
+/// Headers that mirror the body (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`) must agree
+/// with it (``MCPHeaderCheck``); in the 2026-07-28 revision an unknown method is a 404.
 struct MCPRoutes {
     let handler: MCPMethodHandler
     let configuration: IngressConfiguration
@@ -33,12 +35,14 @@ struct MCPRoutes {
         group.post("servers/:server/mcp") { request, context in
             try await handle(request, context: context, scope: .server(try context.parameters.require("server")))
         }
+        // Only POST is offered: no server-initiated stream (GET), and no session to end (DELETE:
+        // a session is a signed token any replica accepts until it expires, so "ended" could not
+        // be kept; 405 is what the transport says a server that does not end sessions answers).
         for path in ["mcp", "servers/:server/mcp"] {
-            group.get(RouterPath(path)) { _, _ in
-                Response(status: .methodNotAllowed, headers: [.allow: "POST, DELETE"])
-            }
-            group.delete(RouterPath(path)) { _, _ in
-                Response(status: .noContent)
+            for method in [HTTPRequest.Method.get, .delete, .put, .patch] {
+                group.on(RouterPath(path), method: method) { _, _ in
+                    Response(status: .methodNotAllowed, headers: [.allow: "POST"])
+                }
             }
         }
     }
@@ -54,9 +58,7 @@ struct MCPRoutes {
         }
         let headerVersion = request.header("mcp-protocol-version")
         if let headerVersion, !MCPProtocolVersion.isKnown(headerVersion) {
-            return try failure(
-                .badRequest, .invalidRequest("unsupported MCP-Protocol-Version '\(headerVersion)'; supported: \(MCPProtocolVersion.all.joined(separator: ", "))")
-            )
+            return try failure(.badRequest, MCPHeaderCheck.unsupported(headerVersion))
         }
         var session: MCPSessionToken?
         if let sessionID = request.header("mcp-session-id"), headerVersion != MCPProtocolVersion.stateless {
@@ -82,10 +84,16 @@ struct MCPRoutes {
         } catch {
             return try failure(.badRequest, error)
         }
+        if value.arrayValue == nil, let mismatch = MCPHeaderCheck.check(value, headers: request) {
+            context.logger.info("MCP request whose headers disagree with its body refused", metadata: ["reason": "\(mismatch.message)"])
+            let id = value["id"].flatMap { JSONRPCMessage.isValidID($0) ? $0 : nil } ?? .null
+            return try JSONResponse.make(JSONRPCResponse.error(id: id, mismatch), status: .badRequest)
+        }
+        let bodyVersion = value["params"]?["_meta"]?[MCPHeaderCheck.protocolVersionMetaKey]?.stringValue
         let mcpContext = MCPRequestContext(
             principal: principal, scope: scope, session: session,
-            protocolVersion: headerVersion ?? session?.protocolVersion ?? "2025-03-26", httpCallID: context.callID, trace: request.traceContext,
-            timeout: headers.timeout, idempotencyKey: headers.idempotencyKey, logger: context.logger
+            protocolVersion: headerVersion ?? bodyVersion ?? session?.protocolVersion ?? "2025-03-26", httpCallID: context.callID,
+            trace: request.traceContext, timeout: headers.timeout, idempotencyKey: headers.idempotencyKey, logger: context.logger
         )
 
         if let batch = value.arrayValue {
@@ -113,7 +121,8 @@ struct MCPRoutes {
             let callID = method == "tools/call" ? mcpContext.callID(forRequest: id) ?? UUID().uuidString.lowercased() : nil
             let acceptsStream = request.header("accept")?.contains("text/event-stream") == true
             if let callID, acceptsStream {
-                var response = await streamingAnswer(id: id, method: method, params: params, context: mcpContext, callID: callID)
+                var response = await streamingAnswer(
+                    id: id, method: method, params: params, context: mcpContext, callID: callID, connectionClosed: context.connectionClosed)
                 response.headers[.callID] = callID
                 return response
             }
@@ -121,7 +130,10 @@ struct MCPRoutes {
             var headers: HTTPFields = [:]
             if let newSession = answer.newSession { headers[.mcpSessionID] = newSession.id }
             if let callID { headers[.callID] = callID }
-            return try JSONResponse.make(Self.response(id: id, answer.result), headers: headers)
+            // 2026-07-28: a method the server does not implement is a 404 (with -32601).
+            var status = HTTPResponse.Status.ok
+            if mcpContext.isStateless, case .failure(let error) = answer.result, error.code == JSONRPCError.methodNotFound("").code { status = .notFound }
+            return try JSONResponse.make(Self.response(id: id, answer.result), status: status, headers: headers)
         }
     }
 
@@ -129,7 +141,9 @@ struct MCPRoutes {
     /// that carries keep-alives until the answer comes. A call with a `progressToken` is streamed
     /// at once, so that its progress notifications can reach the client. A client that drops the
     /// stream cancels the call.
-    private func streamingAnswer(id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String) async -> Response {
+    private func streamingAnswer(
+        id: JSONValue, method: String, params: JSONValue?, context: MCPRequestContext, callID: String, connectionClosed: EventLoopFuture<Void>
+    ) async -> Response {
         let answer = OneShot<JSONValue>()
         let (events, sink) = AsyncStream.makeStream(of: MCPEventStream.Event.self)
         let wantsProgress = MCPMethodHandler.progressToken(of: params) != nil
@@ -151,11 +165,17 @@ struct MCPRoutes {
         }
         let canceller = self.canceller
         context.logger.debug("Call answered as an event stream", metadata: [LogKeys.callID: "\(callID)", "progress": "\(wantsProgress)"])
-        return MCPEventStream.response(events: events, sink: sink, keepAlive: surface.keepAliveInterval) {
+        // Closing the stream cancels the call (2026-07-28: "MUST be treated as cancellation"). A
+        // closed connection is noticed at once; a failed write (the keep-alive's) is the fallback.
+        let cancelOnce = OneShot<Void>()
+        let cancel: @Sendable () async -> Void = {
+            guard answer.peek() == nil, cancelOnce.fulfil(()) else { return }
             context.logger.info("MCP client closed the stream of a running call; cancelling it", metadata: [LogKeys.callID: "\(callID)"])
             work.cancel()
             await canceller.cancel(callID: callID, reason: "the client closed the stream", logger: context.logger)
         }
+        connectionClosed.whenComplete { _ in Task { await cancel() } }
+        return MCPEventStream.response(events: events, sink: sink, keepAlive: surface.keepAliveInterval, onDisconnect: cancel)
     }
 
     private func handleBatch(_ batch: [JSONValue], context: MCPRequestContext) async throws -> Response {

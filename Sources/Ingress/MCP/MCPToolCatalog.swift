@@ -12,6 +12,24 @@ struct MCPToolCatalog: Sendable {
         var tools: [JSONValue]
         /// The servers the caller may use (aggregate) or the one server.
         var servers: [String]
+        /// Servers whose tools are missing (left out) or may be out of date, and why.
+        var degraded: [Degraded] = []
+    }
+
+    /// A server a listing could not list as it is now: left out (`available` false, its tools
+    /// were never known or cannot be listed), or served from its last known list.
+    struct Degraded: Sendable {
+        var server: String
+        var available: Bool
+        var reason: String
+
+        var json: JSONValue { ["server": .string(server), "available": .bool(available), "reason": .string(reason)] }
+    }
+
+    /// One server's part of an aggregate listing.
+    struct ServerTools: Sendable {
+        var server: String
+        var tools: [JSONValue]
     }
 
     /// The caller's tools for `scope`. On the aggregate endpoint a server that fails to list
@@ -24,13 +42,13 @@ struct MCPToolCatalog: Sendable {
             return Listing(tools: (result["tools"]?.arrayValue ?? []).map { ToolShape.normalized($0) }, servers: [server])
         case .aggregate:
             let servers = try await allowedServers(principal: principal, callID: callID, trace: trace)
-            let lists = await toolsByServer(servers, principal: principal, callID: callID, purpose: "tools/list", trace: trace, logger: logger).map { entry in
+            let (lists, degraded) = await toolsByServer(servers, principal: principal, callID: callID, purpose: "tools/list", trace: trace, logger: logger)
+            var tools = lists.flatMap { entry in
                 entry.tools.compactMap { tool -> JSONValue? in
                     guard let name = tool["name"]?.stringValue else { return nil }
                     return ToolShape.normalized(tool, name: namespace.qualified(server: entry.server, tool: name))
                 }
             }
-            var tools = lists.flatMap { $0 }
             let collisions = ToolNamespace.collisions(tools.compactMap { $0["name"]?.stringValue })
             if !collisions.isEmpty {
                 logger.warning(
@@ -39,23 +57,23 @@ struct MCPToolCatalog: Sendable {
                 )
                 tools.removeAll { collisions.contains($0["name"]?.stringValue ?? "") }
             }
-            return Listing(tools: tools, servers: servers)
+            return Listing(tools: tools, servers: servers, degraded: degraded)
         }
     }
 
-    /// Each server's tools (as the backend lists them, filtered by the worker's decision), fetched
-    /// in parallel and returned in the order of `servers`. A server that fails to list (backend
-    /// down, timeout) is left out and logged, so one broken backend does not hide the others.
+    /// Each server's tools (as the worker knows them, filtered by its decision), fetched in
+    /// parallel and returned in the order of `servers`. A server that fails to list (backend
+    /// down, timeout) is left out and logged, so one broken backend does not hide the others;
+    /// it and any server served from its last known list are named in `degraded`.
     func toolsByServer(
         _ servers: [String], principal: Principal, callID: String, purpose: String, trace: TraceContext?, logger: Logger
-    ) async -> [(server: String, tools: [JSONValue])] {
-        let lists = await withTaskGroup(of: (Int, [JSONValue]?).self) { group in
+    ) async -> (lists: [ServerTools], degraded: [Degraded]) {
+        let lists = await withTaskGroup(of: (Int, Result<JSONValue, GatewayError>).self) { group in
             for (index, server) in servers.enumerated() {
                 group.addTask {
                     do throws(GatewayError) {
                         let id = UUIDs.derived(callID, purpose, server)
-                        let result = try await dispatcher.listTools(server: server, principal: principal, callID: id, trace: trace)
-                        return (index, result["tools"]?.arrayValue ?? [])
+                        return (index, .success(try await dispatcher.listTools(server: server, principal: principal, callID: id, trace: trace)))
                     } catch {
                         logger.warning(
                             "A server's tools are left out of the listing",
@@ -63,15 +81,28 @@ struct MCPToolCatalog: Sendable {
                                 LogKeys.server: "\(server)", "listing": "\(purpose)", "error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)",
                             ]
                         )
-                        return (index, nil)
+                        return (index, .failure(error))
                     }
                 }
             }
-            var lists = [[JSONValue]?](repeating: nil, count: servers.count)
-            for await (index, tools) in group { lists[index] = tools }
+            var lists = [Result<JSONValue, GatewayError>?](repeating: nil, count: servers.count)
+            for await (index, result) in group { lists[index] = result }
             return lists
         }
-        return zip(servers, lists).compactMap { server, tools in tools.map { (server, $0) } }
+        var found: [ServerTools] = []
+        var degraded: [Degraded] = []
+        for (server, result) in zip(servers, lists) {
+            switch result {
+            case .success(let listing):
+                found.append(ServerTools(server: server, tools: listing["tools"]?.arrayValue ?? []))
+                if let stale = listing["stale"]?.stringValue { degraded.append(Degraded(server: server, available: true, reason: stale)) }
+            case .failure(let error):
+                degraded.append(Degraded(server: server, available: false, reason: error.message))
+            case nil:
+                break
+            }
+        }
+        return (found, degraded)
     }
 
     /// The server and tool an aggregate name stands for. When the name can be split against

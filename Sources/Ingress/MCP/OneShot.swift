@@ -12,14 +12,23 @@ final class OneShot<Value: Sendable>: Sendable {
 
     private let state = Mutex(State())
 
-    func fulfil(_ value: Value) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Value?, Never>] in
-            guard state.value == nil else { return [] }
+    /// Sets the value; only the first call does. Returns whether this call did.
+    @discardableResult
+    func fulfil(_ value: Value) -> Bool {
+        let waiters = state.withLock { state -> [CheckedContinuation<Value?, Never>]? in
+            guard state.value == nil else { return nil }
             state.value = value
             defer { state.waiters.removeAll() }
             return Array(state.waiters.values)
         }
+        guard let waiters else { return false }
         for waiter in waiters { waiter.resume(returning: value) }
+        return true
+    }
+
+    /// The value if it has arrived, without waiting.
+    func peek() -> Value? {
+        state.withLock { $0.value }
     }
 
     /// The value, or nil when the waiting task is cancelled first.

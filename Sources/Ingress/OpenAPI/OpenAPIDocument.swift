@@ -20,6 +20,17 @@ struct OpenAPIDocument {
     /// When set, the document describes this one server: paths are `/{tool}`.
     var singleServer: String?
     var operations: [Operation]
+    /// Servers whose tools are missing or may be out of date right now (`x-degraded-servers`).
+    var degraded: [MCPToolCatalog.Degraded] = []
+
+    private var info: JSONValue {
+        var info: [String: JSONValue] = [
+            "title": .string(title), "version": "1.0.0",
+            "description": "MCP tools served through the queue gateway. Every call authenticates and is authorized per user.",
+        ]
+        if !degraded.isEmpty { info["x-degraded-servers"] = .array(degraded.map(\.json)) }
+        return .object(info)
+    }
 
     var json: JSONValue {
         var paths: [String: JSONValue] = [:]
@@ -60,10 +71,7 @@ struct OpenAPIDocument {
         }
         return [
             "openapi": "3.1.0",
-            "info": [
-                "title": .string(title), "version": "1.0.0",
-                "description": "MCP tools served through the queue gateway. Every call authenticates and is authorized per user.",
-            ],
+            "info": info,
             "servers": [["url": .string(serverURL)]],
             "paths": .object(paths),
             "components": [

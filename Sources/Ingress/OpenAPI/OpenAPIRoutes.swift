@@ -90,18 +90,19 @@ struct OpenAPIRoutes {
         }
         let base = PublicURL.base(of: request, configured: surface.publicBaseURL)
         let operations: [OpenAPIDocument.Operation]
+        let degraded: [MCPToolCatalog.Degraded]
         let hasCredentials = request.headers[.authorization] != nil
         do {
             if hasCredentials {
                 let principal = try await authenticator.authenticate(headers: request.headers, callID: context.callID)
-                operations = try await callerOperations(principal: principal, server: server, context: context, trace: request.traceContext)
+                (operations, degraded) = try await callerOperations(principal: principal, server: server, context: context, trace: request.traceContext)
             } else {
                 guard surface.publicOpenAPIDocument else {
                     throw GatewayHTTPError(
                         GatewayError(.unauthenticated, "this gateway describes its tools only to authenticated callers"), callID: context.callID
                     )
                 }
-                operations = try await catalogOperations(server: server, callID: context.callID, trace: request.traceContext)
+                (operations, degraded) = try await catalogOperations(server: server, callID: context.callID, trace: request.traceContext)
             }
         } catch let error as GatewayError {
             throw GatewayHTTPError(error, callID: context.callID)
@@ -111,30 +112,37 @@ struct OpenAPIRoutes {
         }
         let document = OpenAPIDocument(
             title: server.map { "MCP server \($0)" } ?? "MCP queue gateway", serverURL: server.map { "\(base)/\($0)" } ?? base, singleServer: server,
-            operations: operations
+            operations: operations, degraded: degraded
         )
         return try JSONResponse.make(document.json)
     }
 
     private func callerOperations(principal: Principal, server: String?, context: GatewayRequestContext, trace: TraceContext?) async throws(GatewayError)
-        -> [OpenAPIDocument.Operation]
+        -> ([OpenAPIDocument.Operation], [MCPToolCatalog.Degraded])
     {
         if let server {
             let result = try await dispatcher.listTools(server: server, principal: principal, callID: context.callID, trace: trace)
-            return (result["tools"]?.arrayValue ?? []).map { .init(server: server, tool: $0) }
+            let degraded = result["stale"]?.stringValue.map { [MCPToolCatalog.Degraded(server: server, available: true, reason: $0)] } ?? []
+            return ((result["tools"]?.arrayValue ?? []).map { .init(server: server, tool: $0) }, degraded)
         }
         let servers = try await catalog.allowedServers(principal: principal, callID: context.callID, trace: trace)
-        let lists = await catalog.toolsByServer(servers, principal: principal, callID: context.callID, purpose: "openapi", trace: trace, logger: context.logger)
-        return lists.flatMap { entry in entry.tools.map { OpenAPIDocument.Operation(server: entry.server, tool: $0) } }
+        let (lists, degraded) = await catalog.toolsByServer(
+            servers, principal: principal, callID: context.callID, purpose: "openapi", trace: trace, logger: context.logger)
+        return (lists.flatMap { entry in entry.tools.map { OpenAPIDocument.Operation(server: entry.server, tool: $0) } }, degraded)
     }
 
-    private func catalogOperations(server: String?, callID: String, trace: TraceContext?) async throws(GatewayError) -> [OpenAPIDocument.Operation] {
+    private func catalogOperations(server: String?, callID: String, trace: TraceContext?) async throws(GatewayError)
+        -> ([OpenAPIDocument.Operation], [MCPToolCatalog.Degraded])
+    {
         let result = try await dispatcher.listCatalog(callID: callID, trace: trace)
         var operations: [OpenAPIDocument.Operation] = []
+        var degraded: [MCPToolCatalog.Degraded] = []
         for entry in result["servers"]?.arrayValue ?? [] {
             guard let id = entry["id"]?.stringValue, server == nil || server == id else { continue }
             operations += (entry["tools"]?.arrayValue ?? []).map { .init(server: id, tool: $0) }
+            if let reason = entry["unavailable"]?.stringValue { degraded.append(.init(server: id, available: false, reason: reason)) }
+            if let reason = entry["stale"]?.stringValue { degraded.append(.init(server: id, available: true, reason: reason)) }
         }
-        return operations
+        return (operations, degraded)
     }
 }

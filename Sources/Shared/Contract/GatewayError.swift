@@ -11,12 +11,16 @@ public struct GatewayError: Error, Codable, Sendable, Equatable, Hashable, Custo
     /// Absent (`nil`) means the gateway knows the backend call was not started, or the error
     /// is not about a backend call.
     public var mayHaveRun: Bool?
+    /// Seconds after which trying again makes sense (a backend's open circuit breaker, a rate
+    /// limit): the edge's `Retry-After`. Absent: the edge's default for the code, if any.
+    public var retryAfter: Int?
 
-    public init(_ code: GatewayErrorCode, _ message: String, detail: String? = nil, mayHaveRun: Bool? = nil) {
+    public init(_ code: GatewayErrorCode, _ message: String, detail: String? = nil, mayHaveRun: Bool? = nil, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
         self.detail = detail
         self.mayHaveRun = mayHaveRun == true ? true : nil
+        self.retryAfter = retryAfter
     }
 
     public var description: String {

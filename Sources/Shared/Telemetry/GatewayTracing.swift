@@ -30,10 +30,11 @@ public enum GatewayTracing {
     /// Installs the OTLP tracer when ``isConfigured(_:)``, and returns the exporter's service,
     /// which the process's service group must run first (so that it stops last, after flushing
     /// the spans of the calls that finished during shutdown); `nil` when tracing is off.
-    /// Call once, from the process's `run`; swift-otel's logs and metrics stay off (the logs go
-    /// to standard error, the metrics to `/metrics`).
+    /// Called from the servers' `run`; a second call in the same process (a test running a
+    /// server twice) keeps the first tracer and returns `nil`. swift-otel's logs and metrics
+    /// stay off (the logs go to standard error, the metrics to `/metrics`).
     public static func bootstrap(serviceName: String, environment: EnvironmentReader = EnvironmentReader()) throws -> (any Service)? {
-        guard isConfigured(environment) else { return nil }
+        guard isConfigured(environment), !isEnabled else { return nil }
         var configuration = OTel.Configuration.default
         configuration.serviceName = serviceName  // OTEL_SERVICE_NAME overrides it
         configuration.logs.enabled = false

@@ -6,11 +6,15 @@ import Prometheus
 /// `mcp_client_requests_total`) is on the process's `/metrics` beside the series our components
 /// register on the same registry directly.
 public enum ProcessMetrics {
-    /// Bootstraps swift-metrics with a Prometheus factory over a new registry and returns that
-    /// registry, which the process's components then register their own series on. Call once,
-    /// from `main` (swift-metrics refuses a second bootstrap); tests give each component a
-    /// registry of its own instead.
+    /// Bootstraps swift-metrics with a Prometheus factory over the process's registry (once:
+    /// swift-metrics refuses a second bootstrap, so later calls only return it), and returns
+    /// that registry, which the process's components then register their own series on. Called
+    /// from the servers' `run`; tests give each component a registry of its own instead.
     public static func bootstrap() -> PrometheusCollectorRegistry {
+        registry
+    }
+
+    private static let registry: PrometheusCollectorRegistry = {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // swift-metrics `Timer`s become histograms in seconds, with the buckets our own latency
@@ -18,7 +22,7 @@ public enum ProcessMetrics {
         factory.defaultDurationHistogramBuckets = latencyBuckets
         MetricsSystem.bootstrap(factory)
         return registry
-    }
+    }()
 
     /// Latency buckets shared by every duration histogram of the gateway.
     public static let latencyBuckets: [Duration] = [

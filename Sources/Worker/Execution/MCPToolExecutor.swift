@@ -14,12 +14,20 @@ public struct MCPToolExecutor: ToolExecutor {
         self.logger = logger
     }
 
-    public func listTools(on server: ServerRecord, deadline: Date, callID: String) async throws(GatewayError) -> [JSONValue] {
+    public func listTools(on server: ServerRecord, deadline: Date, purpose: ToolListPurpose, callID: String) async throws(GatewayError) -> MCPToolList {
         let definition = try server.definition()
-        return try await GatewayTracing.withSpan("tools/list", ofKind: .client) { (span) async throws(GatewayError) in
+        var waitUntil = MCPDeadline.instant(for: deadline)
+        var budget: Duration?
+        if purpose == .listing {
+            // A quarter of the listing's time stays for the reply to travel back, so the worker
+            // always answers before the ingress gives up on it.
+            waitUntil = .now + ContinuousClock.now.duration(to: waitUntil) * 3 / 4
+            budget = pool.configuration.listBudget
+        }
+        return try await GatewayTracing.withSpan("tools/list", ofKind: .client) { [waitUntil, budget] (span) async throws(GatewayError) in
             span?.attributes["mcp.server"] = server.id
             do throws(MCPClientError) {
-                return try await pool.listTools(for: definition, deadline: MCPDeadline.instant(for: deadline), logger: callLogger(callID))
+                return try await pool.listTools(for: definition, waitUntil: waitUntil, budget: budget, logger: callLogger(callID))
             } catch {
                 throw Self.gatewayError(error, server: server.id)
             }
@@ -62,6 +70,11 @@ public struct MCPToolExecutor: ToolExecutor {
             GatewayError(.backendError, "the MCP server '\(server)' refused the request (JSON-RPC error \(error.rpcCode.map(String.init) ?? "?"))", detail: error.description)
         case .shutdown:
             GatewayError(.unavailable, "the worker is shutting down", detail: error.description)
+        case .circuitOpen:
+            GatewayError(
+                .unavailable,
+                "the MCP server '\(server)' is failing, so the gateway sends it nothing for now (circuit breaker open); the call was not run, try again later",
+                detail: error.description, retryAfter: error.retryAfter.map(CircuitBreaker.seconds))
         default:
             GatewayError(.backendError, "the MCP server '\(server)' failed", detail: error.description)
         }

@@ -24,6 +24,7 @@ public final class MCPBackend: Sendable {
     private let router: NotificationRouter
     private let logger: Logger
     private let inFlight = Atomic<Int>(0)
+    private let breaker: Mutex<CircuitBreaker>
 
     /// - Parameters:
     ///   - httpClient: used by the HTTP transports; the caller owns it (and shuts it down after
@@ -40,6 +41,7 @@ public final class MCPBackend: Sendable {
         logger[metadataKey: LogKeys.server] = "\(definition.id)"
         self.definition = definition
         self.logger = logger
+        self.breaker = Mutex(CircuitBreaker(policy: configuration.breakerPolicy))
         let ids = MCPRequestIDs()
         let router = NotificationRouter(serverID: definition.id, logger: logger, onToolListChanged: onToolListChanged)
         let inbound = MCPInboundHandler(notification: { method, params in router.route(method: method, params: params) })
@@ -88,6 +90,9 @@ public final class MCPBackend: Sendable {
 
     /// Calls running now.
     public var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+    /// Where this backend's circuit breaker stands (see ``CircuitBreaker``).
+    var circuitPhase: CircuitBreaker.Phase { breaker.withLock { $0.phase(at: .now) } }
 
     /// The pid of the stdio server process while one runs; nil for HTTP servers.
     public var processID: Int32? { (transport as? StdioTransport)?.processID }
@@ -201,6 +206,15 @@ public final class MCPBackend: Sendable {
     ) async throws(MCPClientError) -> JSONValue {
         let id = id ?? ids.next()
         let transport = self.transport
+        let admission = breaker.withLock { $0.admit(at: .now) }
+        if case .refused(let retryAfter) = admission {
+            Counter(label: "mcp_backend_circuit_refusals_total", dimensions: [("server", definition.id)]).increment()
+            var error = MCPClientError(
+                .circuitOpen, serverID: definition.id,
+                message: "it failed too often in a row; requests to it are refused for \(CircuitBreaker.seconds(retryAfter)) s")
+            error.retryAfter = retryAfter
+            throw error
+        }
         inFlight.add(1, ordering: .relaxed)
         defer { inFlight.subtract(1, ordering: .relaxed) }
         logger.debug("MCP request", metadata: ["mcp_method": "\(method)", "mcp_request_id": "\(id)"])
@@ -210,10 +224,16 @@ public final class MCPBackend: Sendable {
                 try await transport.request(id: id, method: method, params: params, deadline: deadline, logger: logger)
             }
             record(method: method, outcome: "ok", since: started)
+            recordForBreaker(success: true, admission: admission, logger: logger)
             return result
         } catch {
             let failure = classify(error, method: method)
             record(method: method, outcome: failure.code.description, since: started)
+            switch failure.code {
+            case .server: recordForBreaker(success: true, admission: admission, logger: logger)
+            case .cancelled, .shutdown: if admission == .probe { breaker.withLock { $0.abandonProbe() } }
+            default: recordForBreaker(success: false, admission: admission, logger: logger, failure: failure)
+            }
             if failure.code == .timeout || failure.code == .cancelled {
                 logger.warning(
                     "MCP request abandoned",
@@ -228,6 +248,31 @@ public final class MCPBackend: Sendable {
             }
             throw failure
         }
+    }
+
+    /// Moves the breaker by a request's outcome (a JSON-RPC error is an answer, so a success
+    /// here), and says when that changed its phase: a log line and `mcp_backend_circuit_state`
+    /// (0 closed, 1 half-open, 2 open).
+    private func recordForBreaker(success: Bool, admission: CircuitBreaker.Admission, logger: Logger, failure: MCPClientError? = nil) {
+        guard let phase = breaker.withLock({ $0.record(success: success, probe: admission == .probe, at: .now) }) else { return }
+        switch phase {
+        case .open:
+            logger.warning(
+                "MCP server failing; circuit breaker open, its requests are refused for a while",
+                metadata: [LogKeys.error: "\(failure.map { "\($0)" } ?? "-")"])
+        case .closed, .halfOpen:
+            logger.info("MCP server answering again; circuit breaker closed")
+        }
+        Self.recordCircuit(phase, server: definition.id)
+    }
+
+    static func recordCircuit(_ phase: CircuitBreaker.Phase, server: String) {
+        let value: Int = switch phase {
+        case .closed: 0
+        case .halfOpen: 1
+        case .open: 2
+        }
+        Gauge(label: "mcp_backend_circuit_state", dimensions: [("server", server)]).record(value)
     }
 
     /// `mcp_client_requests_total` and `mcp_client_request_duration_seconds`, by server, method

@@ -5,8 +5,8 @@ import ServiceLifecycle
 import Shared
 import Synchronization
 
-/// All of a worker's MCP backends: one ``MCPBackend`` per server id, made on first use, and a
-/// cache of each server's tool list.
+/// All of a worker's MCP backends: one ``MCPBackend`` per server id, made on first use, and the
+/// last known tool list of each (served while a fresh one is fetched, or when the server fails).
 ///
 /// A service: `run()` waits for graceful shutdown, then shuts every backend down (ending stdio
 /// processes) and closes the HTTP client. Put it after the consumers in the service group, so
@@ -21,18 +21,23 @@ public final class MCPBackendPool: Service, Sendable {
         var backend: MCPBackend
         /// Distinguishes this backend from a later one for the same server id.
         var serial: Int
+        /// The one tool-list fetch in flight for this backend.
+        var refresh = SingleFlight<[JSONValue]>()
     }
 
     private struct CachedTools {
         var serial: Int
         var tools: [JSONValue]
         var fetchedAt: ContinuousClock.Instant
+        /// The cache epoch the list belongs to: older than the current one, it is only the last
+        /// known list (the server said it changed since).
+        var epoch: Int
     }
 
     private struct State {
         var entries: [String: Entry] = [:]
         var cache: [String: CachedTools] = [:]
-        /// Bumped by every invalidation, so that a listing that started before it is not cached.
+        /// Bumped by every invalidation, so that a listing that started before it is not fresh.
         var cacheEpochs: [String: Int] = [:]
         var nextSerial = 0
         var retiring: [Int: Task<Void, Never>] = [:]
@@ -52,12 +57,19 @@ public final class MCPBackendPool: Service, Sendable {
             configuration: HTTPClient.Configuration(
                 redirectConfiguration: .disallow,
                 timeout: .init(connect: .nanoseconds(configuration.httpConnectTimeout.nanoseconds), read: nil),
-                connectionPool: .init(
-                    idleTimeout: .seconds(60),
-                    concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.httpConnectionsPerHost
-                )
+                connectionPool: Self.connectionPool(configuration)
             )
         )
+    }
+
+    /// A refused or failed connect fails the requests waiting for it at once, instead of being
+    /// retried until the connect timeout: a backend that is down answers its callers in
+    /// milliseconds, and its circuit breaker (not the HTTP client) decides when to try again.
+    private static func connectionPool(_ configuration: MCPClientConfiguration) -> HTTPClient.Configuration.ConnectionPool {
+        var pool = HTTPClient.Configuration.ConnectionPool(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.httpConnectionsPerHost)
+        pool.retryConnectionEstablishment = false
+        return pool
     }
 
     public func run() async throws {
@@ -105,40 +117,107 @@ public final class MCPBackendPool: Service, Sendable {
         return backend
     }
 
-    /// The server's tools, from the cache while it is younger than
-    /// ``MCPClientConfiguration/toolCacheTTL`` and the server has not said the list changed.
+    /// The server's tools, as fresh as this worker can have them without making the caller wait
+    /// for a broken server (stale-while-revalidate):
+    ///
+    /// - a list fetched less than ``MCPClientConfiguration/toolCacheTTL`` ago, and not since said
+    ///   to have changed, is served as it is;
+    /// - an older one is served at once while a fresh one is fetched in the background;
+    /// - when none is known, or the server said its list changed, the caller waits for the fetch
+    ///   until `waitUntil`, and at most `budget` (unless the fetch is a stdio server's first,
+    ///   which includes starting its process); if it fails or takes longer, the last known list is
+    ///   served (``MCPToolList/staleness`` says why), and with none known the error is thrown;
+    /// - while the server's circuit breaker is not closed, nobody waits: the known list is served
+    ///   (or ``MCPClientError/Code/circuitOpen`` thrown) and the fetch runs in the background,
+    ///   where it is the breaker's probe once the breaker lets one through.
+    ///
+    /// One fetch runs at a time per backend, whoever asked; it continues after its waiters give up,
+    /// for at most ``MCPClientConfiguration/listBudget`` (a stdio server's first listing, which
+    /// includes starting the process, gets the server's own timeout if that is longer).
     public func listTools(
         for definition: MCPServerDefinition,
-        deadline: ContinuousClock.Instant? = nil,
+        waitUntil: ContinuousClock.Instant? = nil,
+        budget: Duration? = nil,
         logger: Logger? = nil
-    ) async throws(MCPClientError) -> [JSONValue] {
+    ) async throws(MCPClientError) -> MCPToolList {
         let backend = try backend(for: definition)
-        let (cached, epoch, serial) = state.withLock { state -> ([JSONValue]?, Int, Int?) in
-            let serial = state.entries[definition.poolKey]?.serial
-            let epoch = state.cacheEpochs[definition.poolKey, default: 0]
-            guard let cached = state.cache[definition.poolKey], cached.serial == serial,
-                cached.fetchedAt.duration(to: .now) < configuration.toolCacheTTL
-            else { return (nil, epoch, serial) }
-            return (cached.tools, epoch, serial)
+        let key = definition.poolKey
+        let known = state.withLock { state -> (entry: Entry?, cached: CachedTools?, epoch: Int) in
+            let entry = state.entries[key]
+            let cached = state.cache[key].flatMap { $0.serial == entry?.serial ? $0 : nil }
+            return (entry, cached, state.cacheEpochs[key, default: 0])
         }
-        if let cached { return cached }
-        let tools = try await backend.listTools(deadline: deadline, logger: logger)
+        guard let entry = known.entry, entry.backend === backend else {
+            // Replaced while we looked: ask the backend directly, without caching.
+            return MCPToolList(tools: try await backend.listTools(deadline: waitUntil, logger: logger))
+        }
+        let cached = known.cached
+        let changed = cached.map { $0.epoch != known.epoch } ?? true
+        if let cached, !changed, cached.fetchedAt.duration(to: .now) < configuration.toolCacheTTL {
+            return MCPToolList(tools: cached.tools)
+        }
+        let refresh: @Sendable () async throws -> [JSONValue] = { [self] in
+            try await self.fetchTools(backend: backend, key: key, serial: entry.serial, epoch: known.epoch, firstListing: cached == nil)
+        }
+        let phase = backend.circuitPhase
+        if phase != .closed || (cached != nil && !changed) {
+            Task { _ = try? await entry.refresh.run(refresh) }
+            if let cached {
+                return MCPToolList(tools: cached.tools, staleness: changed || phase != .closed ? Self.staleness(phase) : nil)
+            }
+            var error = MCPClientError(.circuitOpen, serverID: definition.id, message: "its tools cannot be listed while its circuit breaker is open")
+            error.retryAfter = .seconds(1)
+            throw error
+        }
+        var until = waitUntil ?? .now + definition.timeout
+        if let budget, !(cached == nil && definition.isStdio) { until = min(until, .now + budget) }
+        do {
+            let tools = try await withDeadline(until) { try await entry.refresh.run(refresh) }
+            return MCPToolList(tools: tools)
+        } catch {
+            let failure = Self.listingFailure(error, serverID: definition.id)
+            if let cached {
+                (logger ?? self.logger).warning(
+                    "Serving the last known tool list", metadata: [LogKeys.server: "\(definition.id)", LogKeys.error: "\(failure)"])
+                return MCPToolList(tools: cached.tools, staleness: "its latest tool list could not be fetched (\(failure.code))")
+            }
+            throw failure
+        }
+    }
+
+    private static func staleness(_ phase: CircuitBreaker.Phase) -> String {
+        phase == .closed ? "it said its tool list changed; the new list is being fetched" : "it is failing (circuit breaker \(phase.rawValue)); this is its last known tool list"
+    }
+
+    private static func listingFailure(_ error: any Error, serverID: String) -> MCPClientError {
+        if let error = error as? MCPClientError { return error }
+        if error is DeadlineExceeded {
+            return MCPClientError(.timeout, serverID: serverID, message: "its tools were not listed within the listing's time budget")
+        }
+        return MCPClientError(.cancelled, serverID: serverID, message: "the listing was cancelled")
+    }
+
+    /// One fetch of a backend's tool list, cached when nothing was invalidated meanwhile.
+    private func fetchTools(backend: MCPBackend, key: String, serial: Int, epoch: Int, firstListing: Bool) async throws -> [JSONValue] {
+        var budget = configuration.listBudget
+        if firstListing, backend.definition.isStdio { budget = max(budget, backend.definition.timeout) }
+        let tools = try await backend.listTools(deadline: .now + budget)
         state.withLock { state in
-            guard let serial, state.entries[definition.poolKey]?.serial == serial,
-                state.cacheEpochs[definition.poolKey, default: 0] == epoch
-            else { return }
-            state.cache[definition.poolKey] = CachedTools(serial: serial, tools: tools, fetchedAt: .now)
+            guard state.entries[key]?.serial == serial else { return }
+            // Fetched before an invalidation: kept as the last known list, but not as a fresh one.
+            let current = state.cacheEpochs[key, default: 0]
+            state.cache[key] = CachedTools(serial: serial, tools: tools, fetchedAt: .now, epoch: current == epoch ? epoch : current - 1)
         }
         return tools
     }
 
-    /// Drops the cached tool lists of `serverID`, for every tenant's backend of it (the next
-    /// ``listTools(for:deadline:logger:)`` asks the server).
+    /// Marks the cached tool lists of `serverID` as changed, for every tenant's backend of it: the
+    /// next ``listTools(for:waitUntil:logger:)`` asks the server, and serves the old list only if
+    /// the server cannot answer.
     public func invalidateTools(serverID: String) {
         state.withLock { state in
             let keys = Set(state.cache.keys).union(state.cacheEpochs.keys).union(state.entries.keys)
             for key in keys where key == serverID || key.hasPrefix(serverID + MCPServerDefinition.poolKeySeparator) {
-                state.cache[key] = nil
                 state.cacheEpochs[key, default: 0] += 1
             }
         }
@@ -147,7 +226,6 @@ public final class MCPBackendPool: Service, Sendable {
     private func invalidateTools(poolKey: String, serial: Int) {
         state.withLock { state in
             guard state.entries[poolKey]?.serial == serial else { return }
-            state.cache[poolKey] = nil
             state.cacheEpochs[poolKey, default: 0] += 1
         }
     }
@@ -201,5 +279,25 @@ extension Duration {
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return seconds > 0 ? .max : .min }
         return product + attoseconds / 1_000_000_000
+    }
+}
+
+extension MCPServerDefinition {
+    var isStdio: Bool {
+        if case .stdio = transport { return true }
+        return false
+    }
+}
+
+/// A server's tools as a worker knows them.
+public struct MCPToolList: Sendable {
+    public var tools: [JSONValue]
+    /// Why the list may be out of date (the server is failing, or changed and the new list is
+    /// not in yet); nil for a list the server gave recently.
+    public var staleness: String?
+
+    public init(tools: [JSONValue], staleness: String? = nil) {
+        self.tools = tools
+        self.staleness = staleness
     }
 }

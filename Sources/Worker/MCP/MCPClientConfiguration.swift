@@ -23,6 +23,25 @@ public struct MCPClientConfiguration: Sendable, Hashable {
     public var httpConnectionsPerHost: Int = 64
     /// TCP (and TLS) connect timeout for HTTP backends (`MCP_HTTP_CONNECT_TIMEOUT_MS`, default 10 s).
     public var httpConnectTimeout: Duration = .seconds(10)
+    /// Failures in a row (unreachable, broken connection, no answer in time) after which a
+    /// backend's circuit breaker opens (`MCP_BREAKER_FAILURES`, default 5; 0 turns it off).
+    public var breakerFailureThreshold: Int = 5
+    /// How long an opened breaker refuses calls before one probe goes through
+    /// (`MCP_BREAKER_OPEN_MS`, default 5 s), doubled after each failed probe up to
+    /// `MCP_BREAKER_OPEN_MAX_MS` (default 60 s).
+    public var breakerOpenDuration: Duration = .seconds(5)
+    public var breakerMaximumOpenDuration: Duration = .seconds(60)
+    /// The longest a listing waits for one server's tool list when none is known yet or the
+    /// server said it changed (`MCP_LIST_BUDGET_MS`, default 5 s; never more than three quarters
+    /// of the listing's own time left). A server that takes longer is left out of that listing
+    /// while its list is fetched on, and a known list is served meanwhile.
+    public var listBudget: Duration = .seconds(5)
+
+    var breakerPolicy: CircuitBreaker.Policy {
+        CircuitBreaker.Policy(
+            failureThreshold: breakerFailureThreshold, openDuration: breakerOpenDuration,
+            maximumOpenDuration: max(breakerOpenDuration, breakerMaximumOpenDuration))
+    }
 
     public init() {}
 
@@ -38,5 +57,10 @@ public struct MCPClientConfiguration: Sendable, Hashable {
         stdioShutdownGrace = try environment.milliseconds("MCP_STDIO_SHUTDOWN_GRACE_MS", default: stdioShutdownGrace, range: 0...600_000)
         httpConnectionsPerHost = try environment.int("MCP_HTTP_CONNECTIONS_PER_HOST", default: httpConnectionsPerHost, range: 1...10_000)
         httpConnectTimeout = try environment.milliseconds("MCP_HTTP_CONNECT_TIMEOUT_MS", default: httpConnectTimeout, range: 1...600_000)
+        breakerFailureThreshold = try environment.int("MCP_BREAKER_FAILURES", default: breakerFailureThreshold, range: 0...10_000)
+        breakerOpenDuration = try environment.milliseconds("MCP_BREAKER_OPEN_MS", default: breakerOpenDuration, range: 10...3_600_000)
+        breakerMaximumOpenDuration = try environment.milliseconds(
+            "MCP_BREAKER_OPEN_MAX_MS", default: breakerMaximumOpenDuration, range: 10...86_400_000)
+        listBudget = try environment.milliseconds("MCP_LIST_BUDGET_MS", default: listBudget, range: 10...600_000)
     }
 }

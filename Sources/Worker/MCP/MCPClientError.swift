@@ -11,7 +11,7 @@ public struct MCPClientError: Error, Sendable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case timeout, cancelled, transport, protocolError, server, processExited, sessionExpired
-            case launchFailed, shutdown
+            case launchFailed, shutdown, circuitOpen
         }
 
         private let base: Base
@@ -37,6 +37,9 @@ public struct MCPClientError: Error, Sendable, CustomStringConvertible {
         public static let launchFailed = Code(.launchFailed)
         /// The backend has been shut down.
         public static let shutdown = Code(.shutdown)
+        /// The backend failed too often in a row; its circuit breaker refuses requests for a while
+        /// (``MCPClientError/retryAfter``) and the server was not contacted.
+        public static let circuitOpen = Code(.circuitOpen)
 
         public var description: String { base.rawValue }
     }
@@ -54,6 +57,8 @@ public struct MCPClientError: Error, Sendable, CustomStringConvertible {
     public var httpStatus: Int?
     /// The first bytes of that HTTP response body, with control characters escaped.
     public var bodyExcerpt: String?
+    /// For ``Code/circuitOpen``: when the breaker lets a request through again.
+    public var retryAfter: Duration?
 
     public init(
         _ code: Code,

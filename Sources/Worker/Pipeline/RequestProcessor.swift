@@ -248,14 +248,19 @@ public struct RequestProcessor: Sendable {
             throw decision.error ?? GatewayError(.forbidden, "you are not allowed to use the MCP server '\(envelope.server)'")
         }
         logger.debug("Call allowed", metadata: ["tenant": "\(decision.tenant ?? "-")", "decided_by": "\(decision.decidingRule)"])
-        let tools = try await executor.listTools(on: server, deadline: envelope.deadline, callID: envelope.callID)
+        let listing = try await executor.listTools(
+            on: server, deadline: envelope.deadline, purpose: envelope.kind == .callTool ? .call : .listing, callID: envelope.callID)
+        let tools = listing.tools
         guard envelope.kind == .callTool else {
             var visible: [JSONValue] = []
             for tool in tools {
                 guard let name = tool["name"]?.stringValue else { continue }
                 if try await authorizer.decide(principal, server: server.id, tool: name).allowed { visible.append(tool) }
             }
-            return ["tools": .array(visible)]
+            // A list that may be out of date says so (`stale`), for the edge to pass on.
+            var result: [String: JSONValue] = ["tools": .array(visible)]
+            if let staleness = listing.staleness { result["stale"] = .string(staleness) }
+            return .object(result)
         }
         let name = envelope.tool ?? ""
         guard tools.contains(where: { $0["name"]?.stringValue == name }) else {

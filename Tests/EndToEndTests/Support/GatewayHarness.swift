@@ -29,6 +29,8 @@ struct GatewayHarness: Sendable {
         var ingress: @Sendable (inout IngressConfiguration) -> Void = { _ in }
         /// More worker settings.
         var worker: @Sendable (inout WorkerConfiguration) -> Void = { _ in }
+        /// The workers' MCP client settings (circuit breaker, listing budget, tool cache).
+        var mcpClient = MCPClientConfiguration()
         /// A broker of the test's own (for tests that stop it), else the shared one.
         var amqpURL: String?
         /// A cluster's nodes (`AMQP_ADDRESSES` syntax), with ``amqpURL``'s credentials and vhost.
@@ -148,7 +150,7 @@ struct GatewayHarness: Sendable {
             configuration.authorizationCacheTTL = options.authorizationCacheTTL
             options.worker(&configuration)
             let database = PostgresClient(configuration: databaseConfiguration, logger: logger)
-            let pool = MCPBackendPool(logger: logger)
+            let pool = MCPBackendPool(configuration: options.mcpClient, logger: logger)
             let components = WorkerComponents(
                 configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer, database: database,
                 executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: options.credentialKeyring, logger: logger

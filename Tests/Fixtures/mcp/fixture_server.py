@@ -53,6 +53,7 @@ parser.add_argument("--port", type=int, default=8000)
 parser.add_argument("--json-response", action="store_true", help="answer POSTs with JSON, not SSE")
 parser.add_argument("--events", default=None, help="file to append observed events to")
 parser.add_argument("--page-size", type=int, default=0, help="answer tools/list in pages of this many tools")
+parser.add_argument("--list-delay", type=float, default=0.0, help="seconds every tools/list takes (a slow backend)")
 parser.add_argument(
     "--resumable", action="store_true", help="streamable HTTP: keep events so that a closed stream can be resumed"
 )
@@ -338,6 +339,17 @@ if options.page_size > 0:
         )
 
     server._mcp_server.request_handlers[types.ListToolsRequest] = _paginated_list_tools
+
+
+if options.list_delay > 0:
+    # A slow backend: every tools/list waits before it answers.
+    _sdk_list_tools = server._mcp_server.request_handlers[types.ListToolsRequest]
+
+    async def _slow_list_tools(request: types.ListToolsRequest):
+        await anyio.sleep(options.list_delay)
+        return await _sdk_list_tools(request)
+
+    server._mcp_server.request_handlers[types.ListToolsRequest] = _slow_list_tools
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ struct DeploymentStartupTests {
         process.arguments = Array(entry.command.dropFirst())
         process.environment = env
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("startup-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle

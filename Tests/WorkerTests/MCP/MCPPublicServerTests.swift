@@ -31,7 +31,7 @@ struct MCPPublicServerTests {
         let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
         do {
             let definition = MCPServerDefinition(id: "time", transport: transport)
-            let tools = try await pool.listTools(for: definition)
+            let tools = try await pool.listTools(for: definition).tools
             #expect(tools.contains { $0["name"] == "get_current_time" })
             for _ in 0..<3 {
                 let result = try await pool.callTool(on: definition, name: "get_current_time", arguments: ["timezone": "Asia/Tokyo"])
@@ -67,7 +67,7 @@ struct MCPPublicServerTests {
         )
         let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
         do {
-            let tools = try await pool.listTools(for: definition)
+            let tools = try await pool.listTools(for: definition).tools
             #expect(tools.contains { $0["name"] == "git_status" })
             let status = try await pool.callTool(on: definition, name: "git_status", arguments: ["repo_path": .string(repository)])
             #expect(status["isError"] == false)

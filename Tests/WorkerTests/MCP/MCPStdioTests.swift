@@ -21,7 +21,7 @@ struct MCPStdioTests {
         )
         let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
         do {
-            let tools = try await pool.listTools(for: definition)
+            let tools = try await pool.listTools(for: definition).tools
             #expect(tools.contains { $0["name"] == "get_current_time" })
             let result = try await pool.callTool(on: definition, name: "get_current_time", arguments: ["timezone": "Europe/Paris"])
             #expect(result["isError"] == false)
@@ -138,7 +138,7 @@ struct MCPStdioTests {
             timeout: .seconds(2)
         )
         let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
-        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
+        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition).tools }
         #expect(error?.code == .timeout)
         let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         let gone = await MCPTestEnvironment.eventually { !MCPTestEnvironment.processExists(pid) }
@@ -152,7 +152,7 @@ struct MCPStdioTests {
             transport: .stdio(command: "mcpgw-no-such-command", arguments: [], environment: [:])
         )
         let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
-        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
+        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition).tools }
         #expect(error?.code == .launchFailed)
         await pool.shutdown()
     }
@@ -165,7 +165,7 @@ struct MCPStdioTests {
         )
         let pool = MCPBackendPool(configuration: MCPTestEnvironment.configuration, logger: MCPTestEnvironment.logger)
         for _ in 0..<3 {
-            let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
+            let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition).tools }
             #expect(error?.code == .processExited)
         }
         await pool.shutdown()

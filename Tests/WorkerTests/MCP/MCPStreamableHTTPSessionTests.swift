@@ -63,7 +63,7 @@ struct MCPStreamableHTTPSessionTests {
         var configuration = MCPTestEnvironment.configuration
         configuration.httpConnectTimeout = .seconds(1)
         let pool = MCPBackendPool(configuration: configuration, logger: MCPTestEnvironment.logger)
-        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
+        let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition).tools }
         #expect(error?.code == .transport)
         await pool.shutdown()
     }
@@ -75,7 +75,7 @@ struct MCPStreamableHTTPSessionTests {
                 id: "wrong-path",
                 transport: .streamableHTTP(URL(string: "http://127.0.0.1:\(server.port)/not-mcp")!)
             )
-            let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition) }
+            let error = await #expect(throws: MCPClientError.self) { try await pool.listTools(for: definition).tools }
             #expect(error?.code == .transport)
             #expect(error?.httpStatus == 404)
             #expect(error?.bodyExcerpt?.isEmpty == false)

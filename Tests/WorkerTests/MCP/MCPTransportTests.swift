@@ -207,12 +207,12 @@ struct MCPTransportTests {
     func toolListChangedNotificationRefreshesTheCachedToolList(_ transport: FixtureTransport) async throws {
         try await withFixture(transport) { server, pool in
             let definition = server.definition()
-            let first = try await pool.listTools(for: definition)
+            let first = try await pool.listTools(for: definition).tools
             #expect(!first.contains { $0["name"] == "late_tool" })
             let added = try await pool.callTool(on: definition, name: "add_tool", arguments: ["name": "late_tool"])
             #expect(added["isError"] == false)
             // The notification came before the answer, on the same stream: the cache is already stale.
-            let second = try await pool.listTools(for: definition)
+            let second = try await pool.listTools(for: definition).tools
             #expect(second.contains { $0["name"] == "late_tool" })
         }
     }
