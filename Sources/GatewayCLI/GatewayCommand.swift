@@ -7,7 +7,7 @@ struct GatewayCommand: AsyncParsableCommand {
         commandName: "mcpgw",
         abstract: "Operate the MCP gateway.",
         subcommands: [
-            Migrate.self, Servers.self, Tenants.self, Grants.self, Rules.self, Credentials.self, Explain.self, Admins.self, Import.self, Seed.self, DevKeys.self,
+            Migrate.self, Servers.self, Tenants.self, Grants.self, Rules.self, Credentials.self, Explain.self, Admins.self, Limits.self, Import.self, Seed.self, DevKeys.self,
             DevToken.self,
         ]
     )

@@ -60,6 +60,10 @@ public struct WorkerComponents: Sendable {
         metrics = WorkerMetrics(registry: metricsRegistry)
         ledger = CallLedger(database: database)
         presence = WorkerPresence(configuration: database.configuration, instance: ledger.instance, logger: logger)
+        if let pool = (executor as? MCPToolExecutor)?.pool {
+            let circuits = BackendCircuits(database: database, worker: configuration.workerID, instance: ledger.instance, logger: logger)
+            pool.observeCircuits { server, phase, failure in circuits.record(server: server, phase: phase, failure: failure) }
+        }
         ledgerMaintenance = LedgerMaintenance(
             database: database, publisher: publisher, topology: topology, retention: configuration.ledgerRetention, logger: logger
         )
@@ -71,7 +75,7 @@ public struct WorkerComponents: Sendable {
             workerID: configuration.workerID, codec: SignedEnvelopeCodec(signer: signer), catalog: catalog,
             authorizer: authorizer, ledger: ledger, executor: executor, publisher: publisher,
             topology: topology, logger: logger, cancellations: cancellations, minimumStartBudget: configuration.minimumStartBudget,
-            metrics: metrics
+            metrics: metrics, limiter: RateLimiter(database: database, logger: logger)
         )
         service = WorkerService(
             configuration: configuration, consumer: consumer, publisher: publisher, topology: topology, catalog: catalog, processor: processor,

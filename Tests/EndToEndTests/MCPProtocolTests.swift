@@ -226,6 +226,9 @@ import Worker
         bulk.environment["FIXTURE_BULK_TOOLS"] = "600"
         var options = GatewayHarness.Options(servers: [bulk], groupGrants: [("Team", "bulk")])
         options.surface.pageSize = 100
+        // Each page of this listing costs seconds in a debug build on a loaded machine (600 tools
+        // through the reply, the ingress and the client); the listing deadline must not decide it.
+        options.ingress = { $0.listTimeout = .seconds(60) }
         try await GatewayHarness.run(options) { gateway in
             let token = gateway.token(groups: ["Team"])
             // The first listing starts the backend with its 600 tools: let it come up.

@@ -8,8 +8,32 @@ import Worker
 struct Servers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage the MCP server catalog.",
-        subcommands: [List.self, Add.self, Update.self, Enable.self, Disable.self, Test.self, Remove.self]
+        subcommands: [List.self, Status.self, Add.self, Update.self, Enable.self, Disable.self, Test.self, Remove.self]
     )
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Each server's circuit breakers on the live workers: which are open or half-open, since when, and why.",
+            discussion: "Exit status 3 when some breaker is not closed (for scripts and probes)."
+        )
+
+        func run() async throws {
+            let (servers, circuits) = try await DatabaseSession.with { database in
+                (try await ServerCatalog(database: database).all(), try await BackendCircuits.notClosed(database: database))
+            }
+            if servers.isEmpty { print("No servers. Add one with 'mcpgw servers add'.") }
+            for server in servers {
+                let open = circuits.filter { $0.server == server.id }
+                let state = !server.enabled ? "disabled" : open.isEmpty ? "ok (every breaker closed)" : "degraded"
+                print("\(server.id)\t\(server.transport.rawValue)\t\(state)")
+                for circuit in open {
+                    let since = circuit.since.formatted(.iso8601)
+                    print("  \(circuit.worker): \(circuit.state.replacingOccurrences(of: "_", with: "-")) since \(since)\(circuit.lastError.map { ": \($0)" } ?? "")")
+                }
+            }
+            if !circuits.isEmpty { throw ExitCode(3) }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every server (commands and URLs, never environment values).")

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Shared
 
@@ -32,6 +33,13 @@ public struct GatewayHTTPError: Error, HTTPResponseError, Sendable, CustomString
         case .unauthenticated: headers[.wwwAuthenticate] = #"Bearer realm="mcp-gateway""#
         default: if let seconds = error.retryAfter { headers[.retryAfter] = "\(seconds)" }
         }
+        if let limit = error.rateLimit {
+            // draft-ietf-httpapi-ratelimit-headers: the policy that applied, and where the caller stands.
+            var policy = "\"\(limit.policy)\";q=\(limit.quota)"
+            if let window = limit.windowSeconds { policy += ";w=\(window)" }
+            headers[.rateLimitPolicy] = policy
+            headers[.rateLimit] = "\"\(limit.policy)\";r=\(limit.remaining);t=\(limit.resetSeconds)"
+        }
         self.init(
             status: HTTPResponse.Status(code: error.code.httpStatus), code: error.code.rawValue, message: error.message, callID: callID,
             headers: headers, mayHaveRun: error.mayHaveRun
@@ -56,4 +64,9 @@ public struct GatewayHTTPError: Error, HTTPResponseError, Sendable, CustomString
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }
+}
+
+extension HTTPField.Name {
+    static let rateLimitPolicy = Self("RateLimit-Policy")!
+    static let rateLimit = Self("RateLimit")!
 }

@@ -7,7 +7,9 @@ import Shared
 /// failures use the implementation-defined range: -32001 forbidden, -32003 deadline exceeded,
 /// -32004 unavailable (broker, backend down, authorization unavailable: retry later), -32005
 /// backend error, -32006 cancelled, -32007 outcome unknown (it may have run: look it up or retry
-/// with the same `Idempotency-Key`); anything else -32603.
+/// with the same `Idempotency-Key`), -32008 rate limited (`data.retryAfter` says when to try
+/// again); anything else -32603. All of them lie in -32000..-32019, the range the 2026-07-28
+/// revision leaves to implementations (-32020 and up are the specification's own).
 enum MCPErrorMapping {
     static func jsonRPCError(_ error: GatewayError, callID: String) -> JSONRPCError {
         let code: Int =
@@ -19,6 +21,7 @@ enum MCPErrorMapping {
             case .backendError: -32005
             case .cancelled: -32006
             case .outcomeUnknown: -32007
+            case .rateLimited: -32008
             case .internal: -32603
             }
         var data: [String: JSONValue] = ["code": .string(error.code.rawValue), "callId": .string(callID)]

@@ -34,6 +34,10 @@ public enum GatewayErrorCode: String, Codable, Sendable, CaseIterable, Hashable 
     /// The `Idempotency-Key` was already used by this caller for a different call (another
     /// server, tool or arguments).
     case idempotencyKeyReused = "idempotency_key_reused"
+    /// The caller (or its tenant) is over a rate limit or a concurrency quota; nothing ran.
+    /// `retryAfter` says when a call fits again. Added within contract version 1: upgrade
+    /// ingresses before workers, since an older ingress cannot read this code.
+    case rateLimited = "rate_limited"
 
     /// The HTTP status the edge answers with for this code.
     public var httpStatus: Int {
@@ -55,6 +59,7 @@ public enum GatewayErrorCode: String, Codable, Sendable, CaseIterable, Hashable 
         // blindly could run it twice (see the case's documentation for what to do instead).
         case .outcomeUnknown: 409
         case .idempotencyKeyReused: 422
+        case .rateLimited: 429
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Shared
 
 extension Authorizer {
@@ -50,7 +51,17 @@ extension Authorizer {
             tenantID: user["tenantId"]?.stringValue ?? "default", userName: user["email"]?.stringValue, groups: try strings("groups"),
             roles: try strings("roles"), authenticationMethod: method, groupsOverage: user["groupsOverage"] == .bool(true) ? true : nil
         )
-        return try await decide(principal, server: server, tool: tool, cached: false).json
+        let decision = try await decide(principal, server: server, tool: tool, cached: false)
+        guard case .object(var answer) = decision.json else { return decision.json }
+        // The rate limits and quotas the call would have to fit (docs/isolation.md).
+        do {
+            let limits = try await RateLimiter(database: database, refresh: .zero, logger: Logger(label: "mcp-worker.explain"))
+                .applicable(principal: principal, tenant: decision.tenant, server: server)
+            answer["limits"] = .array(limits.map { $0.limit.json })
+        } catch {
+            throw GatewayError(.authorizationUnavailable, "the rate limits cannot be read", detail: "\(error)")
+        }
+        return .object(answer)
     }
 
     /// How an explained user authenticates: `method` when given; else an Entra user (v2) when

@@ -11,7 +11,7 @@
 ///
 /// What counts as a failure is the caller's decision (``MCPBackend`` counts a backend that cannot
 /// be reached, breaks the connection, or does not answer in time; a JSON-RPC error is an answer).
-struct CircuitBreaker: Sendable {
+public struct CircuitBreaker: Sendable {
     struct Policy: Sendable, Hashable {
         /// Failures in a row that open the breaker; 0 turns the breaker off.
         var failureThreshold: Int
@@ -35,7 +35,7 @@ struct CircuitBreaker: Sendable {
     }
 
     /// The state as metrics and status reports name it.
-    enum Phase: String, Sendable {
+    public enum Phase: String, Sendable {
         case closed, open, halfOpen = "half_open"
     }
 

@@ -25,6 +25,7 @@ public final class MCPBackend: Sendable {
     private let logger: Logger
     private let inFlight = Atomic<Int>(0)
     private let breaker: Mutex<CircuitBreaker>
+    private let onCircuitChange: @Sendable (CircuitBreaker.Phase, String?) -> Void
 
     /// - Parameters:
     ///   - httpClient: used by the HTTP transports; the caller owns it (and shuts it down after
@@ -35,8 +36,10 @@ public final class MCPBackend: Sendable {
         httpClient: HTTPClient,
         configuration: MCPClientConfiguration = MCPClientConfiguration(),
         logger: Logger,
-        onToolListChanged: @escaping @Sendable () -> Void = {}
+        onToolListChanged: @escaping @Sendable () -> Void = {},
+        onCircuitChange: @escaping @Sendable (CircuitBreaker.Phase, String?) -> Void = { _, _ in }
     ) {
+        self.onCircuitChange = onCircuitChange
         var logger = logger
         logger[metadataKey: LogKeys.server] = "\(definition.id)"
         self.definition = definition
@@ -264,6 +267,7 @@ public final class MCPBackend: Sendable {
             logger.info("MCP server answering again; circuit breaker closed")
         }
         Self.recordCircuit(phase, server: definition.id)
+        onCircuitChange(phase, failure.map { "\($0)" })
     }
 
     static func recordCircuit(_ phase: CircuitBreaker.Phase, server: String) {

@@ -48,6 +48,13 @@ public final class MCPBackendPool: Service, Sendable {
     private let httpClient: HTTPClient
     private let logger: Logger
     private let state = Mutex(State())
+    private let circuitObserver = Mutex<(@Sendable (String, CircuitBreaker.Phase, String?) -> Void)?>(nil)
+
+    /// Calls `observer` (server id, new phase, the failure that opened it) whenever a backend's
+    /// circuit breaker changes phase; the worker records it for `mcpgw servers status`.
+    public func observeCircuits(_ observer: @escaping @Sendable (String, CircuitBreaker.Phase, String?) -> Void) {
+        circuitObserver.withLock { $0 = observer }
+    }
 
     public init(configuration: MCPClientConfiguration = MCPClientConfiguration(), logger: Logger) {
         self.configuration = configuration
@@ -96,7 +103,11 @@ public final class MCPBackendPool: Service, Sendable {
                 httpClient: httpClient,
                 configuration: configuration,
                 logger: logger,
-                onToolListChanged: { [weak self] in self?.invalidateTools(poolKey: definition.poolKey, serial: serial) }
+                onToolListChanged: { [weak self] in self?.invalidateTools(poolKey: definition.poolKey, serial: serial) },
+                onCircuitChange: { [weak self] phase, failure in
+                    guard let observer = self?.circuitObserver.withLock({ $0 }) else { return }
+                    observer(definition.id, phase, failure)
+                }
             )
             let replaced = state.entries[definition.poolKey]
             state.entries[definition.poolKey] = Entry(backend: backend, serial: serial)

@@ -60,6 +60,24 @@ public final class WorkerMetrics: Sendable {
         ).increment()
     }
 
+    /// A call refused by a rate limit or concurrency quota (`scope`: user, tenant, user-concurrency, tenant-concurrency).
+    func rateLimited(scope: String) {
+        registry.makeCounter(
+            descriptor: .init(namespace: "mcpgw", subsystem: "worker", metricName: "rate_limited", unitName: "total", helpText: "Calls refused by a rate limit or quota"),
+            labels: [("scope", scope)]
+        ).increment()
+    }
+
+    /// A limit check PostgreSQL could not answer (the call went ahead).
+    func rateLimitCheckFailed() {
+        registry.makeCounter(
+            descriptor: .init(
+                namespace: "mcpgw", subsystem: "worker", metricName: "rate_limit_check_failures", unitName: "total",
+                helpText: "Rate limit checks that failed, letting the call through"
+            )
+        ).increment()
+    }
+
     public func exposition() -> String {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)

@@ -95,6 +95,12 @@ public struct CallLedger: Sendable {
         )
     }
 
+    /// Forgets a claimed call that never started (refused by a rate limit): a later delivery or
+    /// a retry with the same `Idempotency-Key` is then a call of its own, not this refusal again.
+    public func release(_ callID: String) async throws {
+        try await database.execute("DELETE FROM call_executions WHERE call_id = \(callID)::uuid AND reply IS NULL")
+    }
+
     /// Notes that the call's outcome record is on the audit stream (confirmed by the broker).
     public func recordAudited(_ callID: String) async throws {
         try await database.execute("UPDATE call_executions SET audited_at = now() WHERE call_id = \(callID)::uuid")

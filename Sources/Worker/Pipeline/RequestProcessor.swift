@@ -41,13 +41,16 @@ public struct RequestProcessor: Sendable {
     let metrics: WorkerMetrics?
     /// How long an outcome record is retried while the broker does not confirm it.
     let auditPatience: Duration
+    /// Rate limits and concurrency quotas (`rate_limits`); nil checks none.
+    let limiter: RateLimiter?
 
     public init(
         workerID: String, codec: SignedEnvelopeCodec, catalog: ServerCatalog, authorizer: Authorizer, ledger: CallLedger,
         executor: any ToolExecutor, publisher: AMQPConnection, topology: GatewayTopology, logger: Logger,
         cancellations: CancellationRegistry = CancellationRegistry(), minimumStartBudget: Duration = .milliseconds(50),
-        metrics: WorkerMetrics? = nil, auditPatience: Duration = .seconds(30)
+        metrics: WorkerMetrics? = nil, auditPatience: Duration = .seconds(30), limiter: RateLimiter? = nil
     ) {
+        self.limiter = limiter
         self.cancellations = cancellations
         self.workerID = workerID
         self.codec = codec
@@ -109,6 +112,15 @@ public struct RequestProcessor: Sendable {
         case .claimed:
             let executed = await forwardingProgress(of: call) { progress in await execute(call, progress: progress) }
             let body = encode(executed, logger: logger)
+            if case .error(let error) = executed.outcome, error.code == .rateLimited {
+                // Refused before it started: not kept, so that a retry is a call of its own.
+                return await send(body, decoded: executed, call: call, ledgerRecord: { [ledger, logger] in
+                    do { try await ledger.release(envelope.callID) } catch {
+                        logger.warning("Rate-limited call not released from the call ledger", metadata: [LogKeys.error: "\(error)"])
+                    }
+                    return false
+                })
+            }
             // The ledger records the reply while it is published, not before: off the caller's path.
             return await send(body, decoded: executed, call: call, ledgerRecord: { [ledger, logger, auditPatience] in
                 // Retried through a short database outage: a reply the ledger lacks would make a
@@ -248,6 +260,9 @@ public struct RequestProcessor: Sendable {
             throw decision.error ?? GatewayError(.forbidden, "you are not allowed to use the MCP server '\(envelope.server)'")
         }
         logger.debug("Call allowed", metadata: ["tenant": "\(decision.tenant ?? "-")", "decided_by": "\(decision.decidingRule)"])
+        if envelope.kind == .callTool, let limiter {
+            try await limiter.admit(callID: envelope.callID, principal: principal, tenant: decision.tenant, server: server.id, metrics: metrics)
+        }
         let listing = try await executor.listTools(
             on: server, deadline: envelope.deadline, purpose: envelope.kind == .callTool ? .call : .listing, callID: envelope.callID)
         let tools = listing.tools

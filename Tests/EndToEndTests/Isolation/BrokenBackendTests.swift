@@ -84,6 +84,14 @@ import Worker
                     #expect(call.body["error"]?["mayHaveRun"] == nil)
                 }
                 #expect(try await gateway.post("/servers/healthy/tools/echo", token: token, json: #"{"text":"still"}"#).body.firstText == "still")
+
+                // What `mcpgw servers status` shows: the live worker's open breakers, and why.
+                let circuits = try await eventually(timeout: .seconds(10)) { () -> [String: String]? in
+                    let rows = try await BackendCircuits.notClosed(database: gateway.database)
+                    let states = Dictionary(rows.map { ($0.server, $0.state) }) { first, _ in first }
+                    return states.count == 3 ? states : nil
+                }
+                #expect(circuits == ["dead": "open", "hung": "open", "slow": "open"])
             }
         } catch {
             await slow.stop()

@@ -17,6 +17,8 @@ import Worker
 final class GatewayProcesses: Sendable {
     struct Options: Sendable {
         var workers = 2
+        /// Ingress processes; the first answers at ``baseURL``, all at ``ingressURLs``.
+        var ingresses = 1
         var workerConcurrency = 8
         var servers: [ServerRecord] = []
         var groupGrants: [(group: String, server: String)] = []
@@ -31,6 +33,8 @@ final class GatewayProcesses: Sendable {
     }
 
     let baseURL: String
+    /// Every ingress's base URL (the first is ``baseURL``).
+    let ingressURLs: [String]
     let topology: GatewayTopology
     /// The gateway's database as the test sees it (for checks behind the gateway's back).
     let database: PostgresClient
@@ -41,10 +45,11 @@ final class GatewayProcesses: Sendable {
     private let processes = Mutex<[String: Process]>([:])
 
     private init(
-        baseURL: String, topology: GatewayTopology, database: PostgresClient, logDirectory: URL, amqpURL: String,
+        ingressURLs: [String], topology: GatewayTopology, database: PostgresClient, logDirectory: URL, amqpURL: String,
         workerEnvironment: [String: String], healthPorts: [Int]
     ) {
-        self.baseURL = baseURL
+        self.baseURL = ingressURLs[0]
+        self.ingressURLs = ingressURLs
         self.topology = topology
         self.database = database
         self.logDirectory = logDirectory
@@ -88,23 +93,25 @@ final class GatewayProcesses: Sendable {
         try Data(TestSigningKey.jwks([.primary]).utf8).write(to: jwksFile)
 
         let common = options.environment.merging(commonEnvironment(topology: topology, amqpURL: amqpURL)) { own, _ in own }
-        let ingressPort = try TestEnvironment.freePort()
-        var forIngress = common.merging(Self.ingressEnvironment(port: ingressPort, jwks: jwksFile)) { own, _ in own }
-        forIngress["CALL_DEFAULT_TIMEOUT_MS"] = "\(options.defaultTimeout.components.seconds * 1000)"
+        let ingressPorts = try (0..<max(1, options.ingresses)).map { _ in try TestEnvironment.freePort() }
         var forWorkers = common.merging(Self.workerEnvironment(databaseURL: databaseConfiguration.connectionString, schema: schema)) { own, _ in own }
         forWorkers["WORKER_CONCURRENCY"] = "\(options.workerConcurrency)"
         forWorkers["WORKER_SHUTDOWN_GRACE_MS"] = "\(options.workerShutdownGrace.components.seconds * 1000)"
         let healthPorts = try (0..<options.workers).map { _ in try TestEnvironment.freePort() }
 
         let gateway = GatewayProcesses(
-            baseURL: "http://127.0.0.1:\(ingressPort)", topology: topology, database: setup, logDirectory: logDirectory, amqpURL: amqpURL,
+            ingressURLs: ingressPorts.map { "http://127.0.0.1:\($0)" }, topology: topology, database: setup, logDirectory: logDirectory, amqpURL: amqpURL,
             workerEnvironment: forWorkers, healthPorts: healthPorts
         )
         var failed = true
         do {
-            try gateway.launch("ingress", executable: try executable("mcp-ingress"), environment: forIngress)
+            for (index, port) in ingressPorts.enumerated() {
+                var forIngress = common.merging(Self.ingressEnvironment(port: port, jwks: jwksFile)) { own, _ in own }
+                forIngress["CALL_DEFAULT_TIMEOUT_MS"] = "\(options.defaultTimeout.components.seconds * 1000)"
+                try gateway.launch(index == 0 ? "ingress" : "ingress-\(index)", executable: try executable("mcp-ingress"), environment: forIngress)
+            }
             for index in 0..<options.workers { try await gateway.startWorker(index) }
-            try await gateway.waitUntilReady(url: "\(gateway.baseURL)/readyz", what: "ingress")
+            for url in gateway.ingressURLs { try await gateway.waitUntilReady(url: "\(url)/readyz", what: "ingress") }
             try await body(gateway)
             failed = false
         } catch {
@@ -252,9 +259,9 @@ final class GatewayProcesses: Sendable {
         try await GatewayHarness.send(baseURL: baseURL, "GET", path, token: token, headers: headers, body: nil)
     }
 
-    func post(_ path: String, token: String?, json: String, headers: [String: String] = [:]) async throws -> GatewayHarness.Answer {
+    func post(_ path: String, token: String?, json: String, headers: [String: String] = [:], ingress: Int = 0) async throws -> GatewayHarness.Answer {
         try await GatewayHarness.send(
-            baseURL: baseURL, "POST", path, token: token, headers: headers.merging(["Content-Type": "application/json"]) { a, _ in a },
+            baseURL: ingressURLs[ingress], "POST", path, token: token, headers: headers.merging(["Content-Type": "application/json"]) { a, _ in a },
             body: Array(json.utf8)
         )
     }

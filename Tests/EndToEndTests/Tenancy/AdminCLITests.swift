@@ -47,6 +47,42 @@ import Worker
 
     static let key = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
 
+    @Test func anOperatorSetsAndRemovesLimitsAndReadsServerStatus() async throws {
+        try await PostgresTestDatabase.withSchema { database in
+            func run(_ arguments: [String]) throws -> Run { try Self.run(database, arguments) }
+            #expect(try run(["migrate"]).status == 0)
+            #expect(try run(["seed"]).status == 0)
+            #expect(try run(["limits", "list"]).output.contains("No limits"))
+            #expect(try run(["limits", "set", "--every-user", "--rate", "120", "--burst", "20"]).status == 0)
+            #expect(try run(["limits", "set", "--tenant", "google", "--server", "github", "--concurrency", "5"]).status == 0)
+            let listed = try run(["limits", "list"]).output
+            #expect(listed.contains("user\t*\tserver *\t120/min (burst 20)"), "\(listed)")
+            #expect(listed.contains("tenant\tgoogle\tserver github\t5 at once"), "\(listed)")
+            // Bad input: a clear message, a non-zero status, nothing changed.
+            for (arguments, text) in [
+                (["limits", "set", "--tenant", "nope", "--rate", "1"], "no tenant 'nope'"),
+                (["limits", "set", "--user", "alice", "--rate", "1"], "'<tid>/<oid>'"),
+                (["limits", "set", "--every-user"], "give --rate, --concurrency or both"),
+                (["limits", "set", "--every-user", "--every-tenant", "--rate", "1"], "exactly one of"),
+                (["limits", "set", "--every-user", "--rate", "0"], "at least 1"),
+                (["limits", "remove", "--tenant", "default"], "no such limit"),
+            ] {
+                let result = try run(arguments)
+                #expect(result.status != 0, "\(arguments)")
+                #expect((result.error + result.output).contains(text), "\(arguments): \(result.error)")
+            }
+            #expect(try run(["limits", "list"]).output == listed)
+            #expect(try run(["limits", "remove", "--every-user"]).status == 0)
+            #expect(!(try run(["limits", "list"]).output.contains("user\t*")))
+            // No worker has reported a breaker: every enabled server is fine, exit 0.
+            #expect(try run(["servers", "enable", "github"]).status == 0)
+            let status = try run(["servers", "status"])
+            #expect(status.status == 0, "\(status.error)")
+            let github = status.output.split(separator: "\n").first { $0.hasPrefix("github\t") }
+            #expect(github?.hasSuffix("\tok (every breaker closed)") == true, "\(status.output)")
+        }
+    }
+
     @Test func anOperatorSetsUpTenantsGrantsAndCredentialsAndErrorsSuggestTheFix() async throws {
         try await PostgresTestDatabase.withSchema { database in
             func ok(_ arguments: [String], stdin: String? = nil, key: String? = nil, extra: [String: String] = [:]) throws -> String {

@@ -142,7 +142,7 @@ import Testing
     static let expected: [(GatewayErrorCode, Int)] = [
         (.badRequest, -32602), (.payloadTooLarge, -32602), (.invalidEnvelope, -32602), (.notFound, -32602),
         (.forbidden, -32001), (.unauthenticated, -32001), (.deadlineExceeded, -32003), (.unavailable, -32004),
-        (.authorizationUnavailable, -32004), (.backendError, -32005), (.cancelled, -32006), (.outcomeUnknown, -32007), (.idempotencyKeyReused, -32602), (.internal, -32603),
+        (.authorizationUnavailable, -32004), (.backendError, -32005), (.cancelled, -32006), (.outcomeUnknown, -32007), (.rateLimited, -32008), (.idempotencyKeyReused, -32602), (.internal, -32603),
     ]
 
     /// Every gateway error code has its JSON-RPC code; `data` keeps the gateway's code and the call id.
