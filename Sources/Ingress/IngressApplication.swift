@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import Shared
 
@@ -21,7 +22,8 @@ public struct IngressComponents: Sendable {
 
     public init(
         configuration: IngressConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
-        authenticator: any RequestAuthenticator, logger: Logger, surface: ToolSurfaceConfiguration = ToolSurfaceConfiguration()
+        authenticator: any RequestAuthenticator, logger: Logger, surface: ToolSurfaceConfiguration = ToolSurfaceConfiguration(),
+        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
         self.configuration = configuration
         self.authenticator = authenticator
@@ -30,7 +32,7 @@ public struct IngressComponents: Sendable {
         // The ingress declares only the shared base; each server's queue is the workers' to declare.
         amqp = AMQPConnection(configuration: amqpConfiguration, topology: topology.base, logger: logger)
         rpc = RPCClient(amqp: amqp, topology: topology, codec: SignedEnvelopeCodec(signer: signer), logger: logger)
-        metrics = IngressMetrics()
+        metrics = IngressMetrics(registry: metricsRegistry)
         dispatcher = CallDispatcher(
             rpc: rpc, directory: ServerDirectory(amqp: amqp, topology: topology), configuration: configuration, metrics: metrics
         )
@@ -40,7 +42,9 @@ public struct IngressComponents: Sendable {
     /// The router every surface hangs off.
     public func buildRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+        // Outermost, so that every log line of a traced request (the access log's too) has its span.
+        if GatewayTracing.isEnabled { router.add(middleware: TracingMiddleware(redactingQueryParameters: [])) }
+        router.add(middleware: AccessLogMiddleware(metrics: metrics, level: configuration.accessLogLevel))
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodyBytes))
         HealthRoutes(amqp: amqp, metrics: metrics, servesMetrics: configuration.metricsPort == nil).add(to: router)
         ProtectedResourceRoutes(surface: surface).add(to: router)

@@ -30,6 +30,14 @@ public enum IngressServer {
             throw error
         }
 
+        let metricsRegistry = ProcessMetrics.bootstrap()
+        let tracing: (any Service)?
+        do {
+            tracing = try GatewayTracing.bootstrap(serviceName: configuration.serviceName, environment: environment)
+        } catch {
+            logger.critical("Tracing configuration error (OTEL_*): \(error)")
+            throw error
+        }
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton)
         let keys = JWKSCache(configuration: authentication, httpClient: httpClient, logger: logger)
         let overage = authentication.graph.map { GroupOverageResolver(configuration: $0, httpClient: httpClient, logger: logger) }
@@ -41,11 +49,13 @@ public enum IngressServer {
         )
         let components = IngressComponents(
             configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer,
-            authenticator: authenticator, logger: logger, surface: surface
+            authenticator: authenticator, logger: logger, surface: surface, metricsRegistry: metricsRegistry
         )
         let application = components.buildApplication(logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [.init(service: JWKSRefresher(cache: keys, configuration: authentication)), .init(service: application)],
+            // The span exporter first: it stops last, after the spans of the last requests.
+            services: (tracing.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? [])
+                + [.init(service: JWKSRefresher(cache: keys, configuration: authentication)), .init(service: application)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger
@@ -59,6 +69,7 @@ public enum IngressServer {
             metadata: [
                 "http": "\(configuration.host):\(configuration.port)", "amqp_url": "\(amqpConfiguration.redactedURL)",
                 "metrics": "\(configuration.metricsPort.map { "\(configuration.host):\($0)" } ?? "public port")",
+                "tracing": "\(GatewayTracing.isEnabled ? "otlp" : "off")",
             ]
         )
         do {

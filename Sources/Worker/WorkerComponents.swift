@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import Shared
 
@@ -34,7 +35,7 @@ public struct WorkerComponents: Sendable {
     public init(
         configuration: WorkerConfiguration, amqpConfiguration: AMQPConfiguration, topology: GatewayTopology, signer: EnvelopeSigner,
         database: PostgresClient, executor: any ToolExecutor, credentialKeyring: CredentialKeyring? = nil, logger: Logger,
-        startup: (@Sendable () async throws -> Void)? = nil
+        startup: (@Sendable () async throws -> Void)? = nil, metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
     ) {
         var logger = logger
         logger[metadataKey: "worker_id"] = .string(configuration.workerID)
@@ -56,7 +57,7 @@ public struct WorkerComponents: Sendable {
             cacheTrusted: false
         )
         tenancyListener = TenancyChangeListener(configuration: database.configuration, authorizer: authorizer, logger: logger)
-        metrics = WorkerMetrics()
+        metrics = WorkerMetrics(registry: metricsRegistry)
         ledger = CallLedger(database: database)
         presence = WorkerPresence(configuration: database.configuration, instance: ledger.instance, logger: logger)
         if let pool = (executor as? MCPToolExecutor)?.pool {

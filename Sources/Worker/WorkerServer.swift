@@ -35,6 +35,14 @@ public enum WorkerServer {
             throw error
         }
 
+        let metricsRegistry = ProcessMetrics.bootstrap()
+        let tracing: (any Service)?
+        do {
+            tracing = try GatewayTracing.bootstrap(serviceName: "mcp-worker", environment: environment)
+        } catch {
+            logger.critical("Tracing configuration error (OTEL_*): \(error)")
+            throw error
+        }
         let database = PostgresClient(configuration: databaseConfiguration, logger: logger)
         // Checked (and retried, never fatal) before the first delivery is taken: the schema at
         // this build's version (every worker may migrate: an advisory lock makes concurrent
@@ -57,10 +65,12 @@ public enum WorkerServer {
         let pool = MCPBackendPool(configuration: mcpConfiguration, logger: logger)
         let components = WorkerComponents(
             configuration: configuration, amqpConfiguration: amqpConfiguration, topology: topology, signer: signer, database: database,
-            executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: keyring, logger: logger, startup: startup
+            executor: MCPToolExecutor(pool: pool, logger: logger), credentialKeyring: keyring, logger: logger, startup: startup,
+            metricsRegistry: metricsRegistry
         )
         var groupConfiguration = ServiceGroupConfiguration(
-            services: components.services(logger: logger, extra: [pool]).map { .init(service: $0) },
+            // The span exporter first: it stops last, after the spans of the last calls.
+            services: ((tracing.map { [$0] } ?? []) + components.services(logger: logger, extra: [pool])).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             cancellationSignals: [],
             logger: logger
@@ -73,7 +83,7 @@ public enum WorkerServer {
             "Starting worker",
             metadata: [
                 "worker_id": "\(configuration.workerID)", "servers": "\(configuration.servers.isEmpty ? "all" : configuration.servers.joined(separator: ","))",
-                "amqp_url": "\(amqpConfiguration.redactedURL)",
+                "amqp_url": "\(amqpConfiguration.redactedURL)", "tracing": "\(GatewayTracing.isEnabled ? "otlp" : "off")",
             ]
         )
         do {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import JWTKit
 import Logging
+import Metrics
 import Shared
 
 /// The signing keys of every configured issuer, by JWKS URL, kept the way Microsoft
@@ -37,6 +38,9 @@ public actor JWKSCache {
     /// While a set has never loaded, requests may cause a fetch at most this often: often
     /// enough to recover quickly, rarely enough not to hammer an issuer that is down.
     private let unloadedRetryInterval: Duration
+    /// `mcpgw_ingress_jwks_refresh_failures_total`: fetches of a key set that failed. Made at
+    /// start, so the series exists (at 0) before the first failure.
+    private let failures = Counter(label: "mcpgw_ingress_jwks_refresh_failures_total")
 
     /// The URLs of `sources` are the only ones this cache will ever fetch.
     public init(
@@ -178,6 +182,7 @@ public actor JWKSCache {
         case .failure(let error):
             entry.lastFailureAt = clock.now
             entry.lastFailure = error.description
+            failures.increment()
             logger.warning(
                 entry.keySet == nil ? "Signing keys unavailable; tokens from this issuer are refused" : "Signing key refresh failed; keeping the last good set",
                 metadata: ["jwks_url": "\(url)", "jwks_reason": "\(reason)", LogKeys.error: "\(error)"]

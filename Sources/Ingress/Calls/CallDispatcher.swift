@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Shared
+import Tracing
 
 /// Turns an authenticated HTTP request into a request envelope, sends it through the broker,
 /// and turns the worker's reply into a result or a ``GatewayError``. Shared by every HTTP
@@ -81,11 +82,30 @@ public struct CallDispatcher: Sendable {
         kind: CallKind, server: String, tool: String?, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration,
         trace: TraceContext?, idempotencyKey: String? = nil, onProgress: (@Sendable (ProgressUpdate) -> Void)? = nil
     ) async throws(GatewayError) -> JSONValue {
+        // The producer span of the publish, whose context the envelope (and so the worker's
+        // consumer span) carries; with tracing off, the caller's `traceparent` goes on as it came.
+        try await GatewayTracing.withSpan("send \(kind.rawValue)", ofKind: .producer) { (span) async throws(GatewayError) -> JSONValue in
+            span?.attributes["messaging.system"] = "rabbitmq"
+            span?.attributes["messaging.operation.type"] = "send"
+            span?.attributes["mcpgw.call_id"] = callID
+            span?.attributes["mcp.server"] = server
+            span?.attributes["mcp.tool"] = tool
+            return try await publishAndWait(
+                kind: kind, server: server, tool: tool, arguments: arguments, principal: principal, callID: callID, timeout: timeout,
+                trace: GatewayTracing.currentContext ?? trace ?? .fresh(), idempotencyKey: idempotencyKey, onProgress: onProgress
+            )
+        }
+    }
+
+    private func publishAndWait(
+        kind: CallKind, server: String, tool: String?, arguments: JSONValue, principal: Principal, callID: String, timeout: Duration,
+        trace: TraceContext, idempotencyKey: String?, onProgress: (@Sendable (ProgressUpdate) -> Void)?
+    ) async throws(GatewayError) -> JSONValue {
         let now = Date.now
         let envelope = RequestEnvelope(
             callID: callID, kind: kind, server: server, tool: tool, arguments: arguments, principal: principal, issuedAt: now,
             deadline: now.addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18),
-            trace: trace ?? .fresh(), idempotencyKey: idempotencyKey, wantsProgress: onProgress != nil
+            trace: trace, idempotencyKey: idempotencyKey, wantsProgress: onProgress != nil
         )
         do {
             try envelope.validate()

@@ -1,3 +1,4 @@
+import Logging
 import Shared
 
 /// The ingress's own settings (HTTP listener, limits, deadlines). The broker, the signing key
@@ -31,6 +32,9 @@ public struct IngressConfiguration: Sendable {
     public var bodyReadTimeout: Duration = .seconds(30)
     /// `INGRESS_MAX_CONNECTIONS` (default 10000): open connections beyond this are closed at once.
     public var maxConnections = 10_000
+    /// `INGRESS_ACCESS_LOG_LEVEL` (default `info`): the level of the one access-log line per
+    /// request (`none` writes none). Probes log at `debug`, 5xx answers at `warning` at least.
+    public var accessLogLevel: Logger.Level? = .info
     /// `SERVICE_NAME`: reported in logs and as the AMQP connection name.
     public var serviceName = "mcp-ingress"
 
@@ -56,6 +60,12 @@ public struct IngressConfiguration: Sendable {
         bodyReadTimeout = try environment.milliseconds("INGRESS_BODY_READ_TIMEOUT_MS", default: bodyReadTimeout, range: 100...3_600_000)
         maxConnections = try environment.int("INGRESS_MAX_CONNECTIONS", default: maxConnections, range: 1...1_000_000)
         serviceName = environment.string("SERVICE_NAME", default: serviceName)
+        if let level = environment.string("INGRESS_ACCESS_LOG_LEVEL")?.lowercased() {
+            guard level == "none" || Logger.Level(rawValue: level) != nil else {
+                throw ConfigurationError(variable: "INGRESS_ACCESS_LOG_LEVEL", reason: "must be none, trace, debug, info, notice, warning, error or critical")
+            }
+            accessLogLevel = Logger.Level(rawValue: level)
+        }
         guard defaultTimeout <= maxTimeout else {
             throw ConfigurationError(variable: "CALL_DEFAULT_TIMEOUT_MS", reason: "must not exceed CALL_MAX_TIMEOUT_MS")
         }

@@ -14,6 +14,8 @@ public struct GatewayRequestContext: RequestContext {
     /// Completes when the client's connection closes: a call streaming its answer is cancelled
     /// then, at once, not when the next keep-alive write fails.
     public let connectionClosed: EventLoopFuture<Void>
+    /// The caller as the access log learns it (set with ``principal``).
+    let caller = RequestCaller()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = CoreRequestContextStorage(source: source)

@@ -19,6 +19,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         context.principal = try await authenticator.authenticate(headers: request.headers, callID: context.callID)
+        context.caller.principal = context.principal
         context.logger[metadataKey: "principal_sub"] = .string(context.principal?.subject ?? "-")
         context.logger[metadataKey: "principal_tid"] = .string(context.principal?.tenantID ?? "-")
         return try await next(request, context)

@@ -9,11 +9,14 @@ import Logging
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level
+    /// Metadata of the task's context (with tracing on: `trace_id`, `span_id`), added to each line.
+    public var metadataProvider: Logger.MetadataProvider?
     private let label: String
 
-    public init(label: String, level: Logger.Level = .info) {
+    public init(label: String, level: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.logLevel = level
+        self.metadataProvider = metadataProvider
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -29,6 +32,7 @@ public struct JSONLogHandler: LogHandler {
             "msg": event.message.description,
         ]
         var merged = metadata
+        if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
         for (key, value) in merged { object[key] = Self.jsonValue(value) }
         if event.level >= .error { object["source"] = "\(event.file):\(event.line)" }
@@ -62,10 +66,12 @@ public enum LogKeys {
 }
 
 public enum GatewayLogging {
-    /// Installs the JSON handler process-wide, at the level named by `LOG_LEVEL` (default `info`).
+    /// Installs the JSON handler process-wide, at the level named by `LOG_LEVEL` (default `info`),
+    /// with the current span's `trace_id` and `span_id` on every line when tracing is configured.
     /// Call once, first thing in `main`.
     public static func bootstrap(environment: EnvironmentReader = EnvironmentReader()) {
         let level = environment.string("LOG_LEVEL").flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? .info
-        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, level: level) }
+        let provider = GatewayTracing.loggingMetadataProvider(environment)
+        LoggingSystem.bootstrap({ label, provider in JSONLogHandler(label: label, level: level, metadataProvider: provider) }, metadataProvider: provider)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Shared
+import Tracing
 
 /// The production ``ToolExecutor``: runs calls on the MCP backends through the worker's
 /// ``MCPBackendPool`` (one session or child process per server, tool lists cached).
@@ -23,10 +24,13 @@ public struct MCPToolExecutor: ToolExecutor {
             waitUntil = .now + ContinuousClock.now.duration(to: waitUntil) * 3 / 4
             budget = pool.configuration.listBudget
         }
-        do {
-            return try await pool.listTools(for: definition, waitUntil: waitUntil, budget: budget, logger: callLogger(callID))
-        } catch {
-            throw Self.gatewayError(error, server: server.id)
+        return try await GatewayTracing.withSpan("tools/list", ofKind: .client) { [waitUntil, budget] (span) async throws(GatewayError) in
+            span?.attributes["mcp.server"] = server.id
+            do throws(MCPClientError) {
+                return try await pool.listTools(for: definition, waitUntil: waitUntil, budget: budget, logger: callLogger(callID))
+            } catch {
+                throw Self.gatewayError(error, server: server.id)
+            }
         }
     }
 
@@ -34,13 +38,19 @@ public struct MCPToolExecutor: ToolExecutor {
         _ tool: String, arguments: JSONValue, on server: ServerRecord, deadline: Date, callID: String, progress: MCPProgressHandler?
     ) async throws(GatewayError) -> JSONValue {
         let definition = try server.definition()
-        do {
-            return try await pool.callTool(
-                on: definition, name: tool, arguments: arguments, deadline: MCPDeadline.instant(for: deadline), progress: progress,
-                logger: callLogger(callID)
-            )
-        } catch {
-            throw Self.gatewayError(error, server: server.id)
+        // The backend call's client span: its context goes to the server as `traceparent` (HTTP
+        // header, and MCP `_meta` for every transport).
+        return try await GatewayTracing.withSpan("tools/call \(tool)", ofKind: .client) { (span) async throws(GatewayError) in
+            span?.attributes["mcp.server"] = server.id
+            span?.attributes["mcp.tool"] = tool
+            do throws(MCPClientError) {
+                return try await pool.callTool(
+                    on: definition, name: tool, arguments: arguments, deadline: MCPDeadline.instant(for: deadline), progress: progress,
+                    logger: callLogger(callID)
+                )
+            } catch {
+                throw Self.gatewayError(error, server: server.id)
+            }
         }
     }
 

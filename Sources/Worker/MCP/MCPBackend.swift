@@ -154,10 +154,13 @@ public final class MCPBackend: Sendable {
             throw MCPClientError(.protocolError, serverID: definition.id, message: "tool arguments must be a JSON object")
         }
         let id = ids.next()
+        // W3C trace context in `_meta` (`traceparent`, `tracestate`), for servers without HTTP headers.
+        var meta = (GatewayTracing.currentContext?.headers ?? [:]).mapValues(JSONValue.string)
         if let progress {
-            params["_meta"] = ["progressToken": .integer(id)]
+            meta["progressToken"] = .integer(id)
             router.addProgressHandler(progress, token: id)
         }
+        if !meta.isEmpty { params["_meta"] = .object(meta) }
         defer { if progress != nil { router.removeProgressHandler(token: id) } }
         let result = try await perform(MCPProtocol.Method.callTool, params: .object(params), id: id, deadline: deadline, logger: logger)
         guard case .object(var object) = result else {
@@ -241,7 +244,7 @@ public final class MCPBackend: Sendable {
                 )
                 await sendCancelled(id, reason: failure.code == .timeout ? "deadline exceeded" : "cancelled by the gateway", logger: logger)
             } else {
-                logger.info(
+                logger.warning(
                     "MCP request failed",
                     metadata: ["mcp_method": "\(method)", "mcp_request_id": "\(id)", LogKeys.error: "\(failure)"]
                 )

@@ -31,6 +31,25 @@ public final class WorkerMetrics: Sendable {
         self.duration.record(duration)
     }
 
+    /// `mcpgw_worker_calls_total`: answers sent, by server, call kind and outcome (`ok`, or the
+    /// error code: `forbidden`, `backend_error`, `deadline_exceeded`…); and
+    /// `mcpgw_worker_ledger_answers_total`: those sent again from the call ledger (a redelivery
+    /// or an idempotent retry of a call that had already run).
+    func answered(server: String, kind: CallKind, outcome: String, fromLedger: Bool) {
+        registry.makeCounter(
+            descriptor: .init(namespace: "mcpgw", subsystem: "worker", metricName: "calls", unitName: "total", helpText: "Calls answered, by outcome (ok or the error code)"),
+            labels: [("server", server), ("kind", kind.rawValue), ("outcome", outcome)]
+        ).increment()
+        guard fromLedger else { return }
+        registry.makeCounter(
+            descriptor: .init(
+                namespace: "mcpgw", subsystem: "worker", metricName: "ledger_answers", unitName: "total",
+                helpText: "Repeated calls answered from the call ledger, not run again"
+            ),
+            labels: [("server", server)]
+        ).increment()
+    }
+
     /// An outcome record the broker never confirmed (after retrying): the audit stream misses it.
     func auditPublishFailed() {
         registry.makeCounter(

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Shared
+import Tracing
 
 /// What happens to one request delivery, from the envelope's signature to the ack.
 ///
@@ -77,6 +78,19 @@ public struct RequestProcessor: Sendable {
         }
         logger[metadataKey: LogKeys.server] = .string(envelope.server)
         if let tool = envelope.tool { logger[metadataKey: LogKeys.tool] = .string(tool) }
+        // The consumer span, a child of the ingress's producer span through the envelope's trace context.
+        return await GatewayTracing.withSpan("process \(envelope.kind.rawValue)", ofKind: .consumer, parent: envelope.trace) { span in
+            span?.attributes["messaging.system"] = "rabbitmq"
+            span?.attributes["messaging.operation.type"] = "process"
+            span?.attributes["messaging.destination.name"] = delivery.routingKey
+            span?.attributes["mcpgw.call_id"] = envelope.callID
+            span?.attributes["mcp.server"] = envelope.server
+            span?.attributes["mcp.tool"] = envelope.tool
+            return await process(envelope, delivery: delivery, logger: logger)
+        }
+    }
+
+    private func process(_ envelope: RequestEnvelope, delivery: AMQPDelivery, logger: Logger) async -> Disposition {
         guard let replyTo = delivery.properties.replyTo, !replyTo.isEmpty else {
             logger.warning("Request without reply_to dead-lettered")
             return .deadLetter(reason: "no_reply_to")
@@ -89,7 +103,7 @@ public struct RequestProcessor: Sendable {
 
         let claim: CallLedger.Claim
         do {
-            claim = try await ledger.claim(envelope, worker: workerID)
+            claim = try await GatewayTracing.withSpan("ledger claim") { _ in try await ledger.claim(envelope, worker: workerID) }
         } catch {
             logger.error("Call ledger unavailable; the call is refused, not run", metadata: [LogKeys.error: "\(error)"])
             return await answer(call, .error(GatewayError(.authorizationUnavailable, "the gateway's database is unavailable; the call was not run")))
@@ -230,7 +244,12 @@ public struct RequestProcessor: Sendable {
         // The decision (issue 5): one function for listing and calling; it names the tenant and
         // the credential, and the server record it returns carries that credential.
         let principal = envelope.principal
-        let decision = try await authorizer.decide(principal, server: envelope.server, tool: envelope.kind == .callTool ? envelope.tool ?? "" : nil)
+        let decision = try await GatewayTracing.withSpan("authorize") { (span) async throws(GatewayError) in
+            let decision = try await authorizer.decide(principal, server: envelope.server, tool: envelope.kind == .callTool ? envelope.tool ?? "" : nil)
+            span?.attributes["mcpgw.authorization.allowed"] = decision.allowed
+            span?.attributes["mcpgw.authorization.rule"] = decision.decidingRule
+            return decision
+        }
         guard decision.allowed, let server = decision.record else {
             logger.info(
                 "Call denied",
@@ -367,9 +386,13 @@ public struct RequestProcessor: Sendable {
                 logger.error("Audit outcome not recorded")
             }
             switch reply.outcome {
-            case .result: logger.info("Call answered", metadata: ["duration_ms": "\(reply.durationMilliseconds)", "from_ledger": "\(fromLedger)"])
+            case .result:
+                metrics?.answered(server: envelope.server, kind: envelope.kind, outcome: "ok", fromLedger: fromLedger)
+                logger.info("Call answered", metadata: ["duration_ms": "\(reply.durationMilliseconds)", "from_ledger": "\(fromLedger)"])
             case .error(let error):
-                logger.info(
+                metrics?.answered(server: envelope.server, kind: envelope.kind, outcome: error.code.rawValue, fromLedger: fromLedger)
+                logger.log(
+                    level: error.code.httpStatus >= 500 ? .warning : .info,
                     "Call failed",
                     metadata: [
                         "error_code": "\(error.code.rawValue)", LogKeys.error: "\(error.message)", "error_detail": "\(error.detail ?? "")",

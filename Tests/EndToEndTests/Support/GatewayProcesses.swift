@@ -239,6 +239,11 @@ final class GatewayProcesses: Sendable {
         try #require(ready == true, "\(what) did not become ready; logs in \(logDirectory.path)")
     }
 
+    /// Where worker `index` serves `/healthz`, `/readyz` and `/metrics`.
+    func workerHealthURL(_ index: Int) -> String {
+        "http://127.0.0.1:\(healthPorts[index])"
+    }
+
     /// The log of one process so far.
     func log(_ name: String) -> String {
         (try? String(contentsOf: logDirectory.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""

@@ -10,9 +10,10 @@ Tools:
                            carries a progress token; a cancelled sleep is written to the events file
   fail(message)         -> a tool error (isError: true) with the message
   crash()               -> the server process exits at once, mid-call
-  whoami()              -> over HTTP the Authorization, Mcp-Session-Id and X-* request headers;
-                           over stdio the environment variables named in FIXTURE_WHOAMI_ENV
-                           (comma-separated), or all of them when unset; plus the pid
+  whoami()              -> over HTTP the Authorization, Mcp-Session-Id, traceparent, tracestate and
+                           X-* request headers; over stdio the environment variables named in
+                           FIXTURE_WHOAMI_ENV (comma-separated), or all of them when unset; plus
+                           the pid and the request's _meta (as "meta")
   add_tool(name)        -> registers a tool `name` (it echoes) and sends
                            notifications/tools/list_changed on the calling request's stream
   events()              -> what the events file holds so far
@@ -167,12 +168,16 @@ def whoami(ctx: Context) -> dict[str, Any]:
         answer["headers"] = {
             key.lower(): value
             for key, value in request.headers.items()
-            if key.lower() in ("authorization", "mcp-session-id", "mcp-protocol-version") or key.lower().startswith("x-")
+            if key.lower() in ("authorization", "mcp-session-id", "mcp-protocol-version", "traceparent", "tracestate")
+            or key.lower().startswith("x-")
         }
     else:
         names = os.environ.get("FIXTURE_WHOAMI_ENV")
         wanted = names.split(",") if names else list(os.environ)
         answer["environment"] = {name: os.environ[name] for name in wanted if name in os.environ}
+    meta = ctx.request_context.meta
+    if meta is not None:
+        answer["meta"] = meta.model_dump(exclude_none=True)
     return answer
 
 

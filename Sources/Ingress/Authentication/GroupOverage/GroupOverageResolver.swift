@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import Metrics
 import Shared
 
 /// Resolves Entra's group overage: when a token says the user is in more groups than it
@@ -31,6 +32,9 @@ public actor GroupOverageResolver {
     private let now: @Sendable () -> Date
     private var cache: [Key: Cached] = [:]
     private var inFlight: [Key: Task<Result<[String], GraphError>, Never>] = [:]
+    /// `mcpgw_ingress_graph_lookup_failures_total`: group lookups Microsoft Graph did not answer
+    /// (the user then gets only direct grants). Made at start, so the series exists at 0.
+    private let failures = Counter(label: "mcpgw_ingress_graph_lookup_failures_total")
     /// Graph lookups made since start (cache misses), for diagnostics and tests.
     public private(set) var lookupCount = 0
 
@@ -93,6 +97,7 @@ public actor GroupOverageResolver {
                 throw error
             }
         } catch {
+            failures.increment()
             logger.warning(
                 "Group overage could not be resolved; only direct grants apply",
                 metadata: ["principal_tid": "\(key.tenant)", LogKeys.error: "\(error.reason)"]
