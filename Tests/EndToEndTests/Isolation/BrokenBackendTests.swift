@@ -215,3 +215,28 @@ import Worker
         }
     }
 }
+
+/// The breaker as an operator sees it on the real worker's `/metrics`.
+@Suite struct CircuitMetricsTests {
+    @Test func anOpenBreakerIsOnTheWorkersMetrics() async throws {
+        var options = GatewayProcesses.Options()
+        options.workers = 1
+        options.servers = [BrokenBackendTests.httpServer("dead", url: try BrokenBackendTests.refusedURL())]
+        options.groupGrants = [("Team", "dead")]
+        options.environment = ["MCP_BREAKER_FAILURES": "2", "MCP_BREAKER_OPEN_MS": "60000"]
+        try await GatewayProcesses.run(options) { gateway in
+            let token = gateway.token(groups: ["Team"])
+            var statuses: [Int] = []
+            for _ in 0..<3 { statuses.append(try await gateway.post("/servers/dead/tools/echo", token: token, json: #"{"text":"x"}"#).status) }
+            #expect(statuses == [502, 502, 503])
+            // Refusals are counted where a request meets the open breaker (the refused call's
+            // listing also tries a refresh behind it), so read once they are there.
+            let metrics = try await eventually(timeout: .seconds(10)) { () -> Exposition? in
+                let metrics = Exposition(try await gateway.text(of: "\(gateway.workerHealthURL(0))/metrics"))
+                return metrics.value("mcp_backend_circuit_refusals_total", ["server": "dead"]) != nil ? metrics : nil
+            }
+            #expect(metrics.value("mcp_backend_circuit_state", ["server": "dead"]) == 2)
+            #expect((metrics.value("mcp_backend_circuit_refusals_total", ["server": "dead"]) ?? 0) >= 1)
+        }
+    }
+}
