@@ -57,6 +57,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Reading the audit stream and the dead-letter queue: positions, filters, formats (mcpgw audit, dead-letters).
+        .target(
+            name: "Audit",
+            dependencies: ["Shared"],
+            swiftSettings: swiftSettings
+        ),
+
         // The HTTP edge: authentication, the MCP and OpenAPI surfaces, the RPC over the broker.
         .target(
             name: "Ingress",
@@ -92,6 +99,7 @@ let package = Package(
             name: "GatewayCLI",
             dependencies: [
                 "Shared",
+                "Audit",
                 "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -103,6 +111,7 @@ let package = Package(
         .executableTarget(
             name: "GatewayBenchmark",
             dependencies: [
+                "Audit",
                 "Ingress",
                 "Worker",
                 "Shared",
@@ -158,6 +167,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
+                "Audit",
                 "Ingress",
                 "Worker",
                 "TestSupport",
