@@ -45,13 +45,13 @@ public struct AuditStreamReader: Sendable {
         } catch {
             throw BrokerSession.failure(error, queue: stream)
         }
-        let seen = Mutex<(last: Int64?, at: ContinuousClock.Instant?)>((nil, nil))
+        let seen = WatchedState<(last: Int64?, at: ContinuousClock.Instant?)>((nil, nil))
         let connection = self.connection
         let batch = Int(max(1, prefetch / 4))
         let reading = Task {
             var count = 0
             for await delivery in consumer {
-                seen.withLock { state in
+                seen.mutex.withLock { state in
                     state.last = max(state.last ?? -1, delivery.streamOffset ?? -1)
                     state.at = .now
                 }
@@ -62,7 +62,7 @@ public struct AuditStreamReader: Sendable {
         let started = ContinuousClock.now
         while true {
             try await Task.sleep(for: .milliseconds(20))
-            let at = seen.withLock { $0.at }
+            let at = seen.mutex.withLock { $0.at }
             if let at {
                 if ContinuousClock.now - at >= probeIdle { break }
             } else if ContinuousClock.now - started >= probeFirstWait {
@@ -71,7 +71,7 @@ public struct AuditStreamReader: Sendable {
         }
         try? await consumer.cancel()
         await reading.value
-        return seen.withLock { $0.last }
+        return seen.mutex.withLock { $0.last }
     }
 
     /// Reads from `start` (an `x-stream-offset` value) through offset `last` (inclusive), or

@@ -29,10 +29,10 @@ public struct DeadLetterQueue: Sendable {
         guard count > 0 else { return [] }
         let wanted = Int(min(count, UInt32(UInt16.max)))
         let consumer = try await connection.consume(queue: queue, prefetch: UInt16(wanted))
-        let held = Mutex<(deliveries: [AMQPDelivery], at: ContinuousClock.Instant)>(([], .now))
+        let held = WatchedState<(deliveries: [AMQPDelivery], at: ContinuousClock.Instant)>(([], .now))
         let reading = Task {
             for await delivery in consumer {
-                let done = held.withLock { state in
+                let done = held.mutex.withLock { state in
                     state.deliveries.append(delivery)
                     state.at = .now
                     return state.deliveries.count >= wanted
@@ -42,12 +42,12 @@ public struct DeadLetterQueue: Sendable {
         }
         while true {
             try await Task.sleep(for: .milliseconds(20))
-            let (have, at) = held.withLock { ($0.deliveries.count, $0.at) }
+            let (have, at) = held.mutex.withLock { ($0.deliveries.count, $0.at) }
             if have >= wanted || ContinuousClock.now - at >= idle { break }
         }
         try? await consumer.cancel()
         await reading.value
-        return held.withLock { $0.deliveries }.map { DeadLetter($0, codec: codec) }
+        return held.mutex.withLock { $0.deliveries }.map { DeadLetter($0, codec: codec) }
     }
 
     /// Publishes the original request again to `exchange` (routing key: its server), confirmed,

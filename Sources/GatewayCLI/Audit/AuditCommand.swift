@@ -104,9 +104,10 @@ struct AuditStatsCommand: AsyncParsableCommand {
             query.filter = try filters.filter()
             let stream = try output.streamName()
             let format = try output.format()
+            let planned = query
             let stats = try await AuditCommands.broker { connection in
                 var stats = AuditStats()
-                try await query.run(AuditStreamReader(connection: connection, stream: stream)) { stats.add($0) }
+                try await planned.run(AuditStreamReader(connection: connection, stream: stream)) { stats.add($0) }
                 return stats
             }
             guard stats.calls + stats.byOutcome.values.reduce(0, +) + stats.unreadable > 0 else { throw AuditFailure(.noMatch, "no record matched") }

@@ -122,10 +122,13 @@ struct DeadLetters: AsyncParsableCommand {
             let wanted = Set(try ids.map { id throws(AuditFailure) in try AuditCommands.callID(id) })
             let queueName = try options.queueName()
             let environment = EnvironmentReader()
-            let codec = environment.string(EnvelopeSigningConfiguration.Variable.key) == nil
-                ? nil : SignedEnvelopeCodec(signer: try EnvelopeSigner(environment: environment))
+            var codec: SignedEnvelopeCodec?
+            if environment.string(EnvelopeSigningConfiguration.Variable.key) != nil {
+                codec = SignedEnvelopeCodec(signer: try EnvelopeSigner(environment: environment))
+            }
+            let checker = codec
             try await AuditCommands.broker { connection in
-                let queue = DeadLetterQueue(connection: connection, queue: queueName, codec: codec)
+                let queue = DeadLetterQueue(connection: connection, queue: queueName, codec: checker)
                 let letters = try await queue.peek().filter { all || wanted.contains($0.callID) }
                 if !wanted.isEmpty, let missing = wanted.first(where: { id in !letters.contains { $0.callID == id } }) {
                     throw AuditFailure(.unknownCallID, "no dead letter of call \(missing) on \(queueName)")

@@ -26,9 +26,9 @@ struct LedgerRow: Sendable {
             """
         )
         guard let row = rows.first else { return nil }
-        let tenant: String? = try row.decode("caller_tid")
-        let subject: String? = try row.decode("caller_sub")
-        let reply: String? = try row.decode("reply")
+        let tenant = try row.decode(String?.self, "caller_tid")
+        let subject = try row.decode(String?.self, "caller_sub")
+        let reply = try row.decode(String?.self, "reply")
         var outcome: String?
         if let reply, let decoded = try? Reply(decoding: Array(reply.utf8)) {
             switch decoded.outcome {
@@ -37,10 +37,10 @@ struct LedgerRow: Sendable {
             }
         }
         return LedgerRow(
-            callID: try row.decode("call_id"), server: try row.decode("server_id"), tool: try row.decode("tool"), worker: try row.decode("worker"),
-            startedAt: try row.decode("started_at"), finishedAt: try row.decode("finished_at"),
-            caller: subject.map { "\(tenant ?? "?")/\($0)" }, idempotencyKey: try row.decode("idempotency_key"), deadline: try row.decode("deadline"),
-            auditedAt: try row.decode("audited_at"), outcome: outcome
+            callID: try row.decode(String.self, "call_id"), server: try row.decode(String.self, "server_id"), tool: try row.decode(String?.self, "tool"),
+            worker: try row.decode(String.self, "worker"), startedAt: try row.decode(Date.self, "started_at"), finishedAt: try row.decode(Date?.self, "finished_at"),
+            caller: subject.map { "\(tenant ?? "?")/\($0)" }, idempotencyKey: try row.decode(String?.self, "idempotency_key"),
+            deadline: try row.decode(Date?.self, "deadline"), auditedAt: try row.decode(Date?.self, "audited_at"), outcome: outcome
         )
     }
 

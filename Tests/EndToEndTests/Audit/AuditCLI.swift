@@ -1,4 +1,5 @@
 import Audit
+import Crypto
 import Foundation
 import Shared
 import TestSupport

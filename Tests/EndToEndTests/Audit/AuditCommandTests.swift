@@ -52,23 +52,23 @@ import Testing
             #expect(request["arguments"]?["text"]?.stringValue == Self.tricky)
 
             // Each filter, alone and combined.
-            func ids(_ arguments: String...) throws -> [String] {
+            func found(_ arguments: String...) throws -> [String] {
                 let run = try cli.run(["audit", "read", "-o", "json"] + arguments)
                 #expect(run.status == 0, "\(arguments): \(run.error)")
                 return run.objects.compactMap { $0["callId"]?.stringValue }
             }
-            #expect(Set(try ids("--user", "alice")) == [a1, a2, list])
-            #expect(try ids("--user", "alice").count == 6)
-            #expect(try ids("--user", "bob", "--outcome", "forbidden") == [b1])
-            #expect(Set(try ids("--outcome", "ok")) == [a1, a2, list])
-            #expect(try ids("--outcome", "error") == [b1])
-            #expect(try ids("--kind", "tools/list") == [list, list])
-            #expect(try ids("--call-id", a1) == [a1, a1])
-            #expect(Set(try ids("--server", "echo", "--tool", "echo", "--type", "request")) == [a1, a2, b1])
-            #expect(try ids("--tenant", tenant, "--since", "1h").count == 8)
-            #expect(try ids("--limit", "1").count == 1)
-            #expect(try ids("--from", "\(offsets[2])", "--to", "\(offsets[4])").count == 3)
-            #expect(try ids("--from", "last") == [records[7]["callId"]?.stringValue].compactMap { $0 })
+            #expect(Set(try found("--user", "alice")) == [a1, a2, list])
+            #expect(try found("--user", "alice").count == 6)
+            #expect(try found("--user", "bob", "--outcome", "forbidden") == [b1])
+            #expect(Set(try found("--outcome", "ok")) == [a1, a2, list])
+            #expect(try found("--outcome", "error") == [b1])
+            #expect(try found("--kind", "tools/list") == [list, list])
+            #expect(try found("--call-id", a1) == [a1, a1])
+            #expect(Set(try found("--server", "echo", "--tool", "echo", "--type", "request")) == [a1, a2, b1])
+            #expect(try found("--tenant", tenant, "--since", "1h").count == 8)
+            #expect(try found("--limit", "1").count == 1)
+            #expect(try found("--from", "\(offsets[2])", "--to", "\(offsets[4])").count == 3)
+            #expect(try found("--from", "last") == [records[7]["callId"]?.stringValue].compactMap { $0 })
 
             // A table for people.
             let table = try cli("audit", "read", "--call-id", a1)
