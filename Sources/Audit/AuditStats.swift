@@ -1,4 +1,5 @@
-/// `mcpgw audit stats`: counts of calls by server, tool, outcome and user, from the records read.
+/// `mcpgw audit stats`: counts of calls by server, tool, outcome and user (the caller's subject,
+/// the identity every record carries), from the records read.
 ///
 /// Calls are counted from request records (one per call), outcomes from outcome records (an
 /// outcome answered from the ledger is counted too, and marked so in `fromLedger`).
@@ -18,7 +19,7 @@ public struct AuditStats: Sendable {
             calls += 1
             byServer[entry.server ?? "", default: 0] += 1
             if let tool = entry.tool { byTool["\(entry.server ?? "")/\(tool)", default: 0] += 1 }
-            byUser[entry.userName ?? entry.subject ?? "", default: 0] += 1
+            byUser[entry.subject ?? "", default: 0] += 1
         case .outcome:
             byOutcome[entry.outcome ?? "", default: 0] += 1
         case .unreadable:

@@ -47,7 +47,7 @@ struct AuditRead: AsyncParsableCommand {
 struct AuditTail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tail", abstract: "Print the newest records; -f keeps printing new ones.")
 
-    @Option(name: .short, help: "How many of the newest records (before filtering).") var lines: Int = 20
+    @Option(name: .customShort("n"), help: "How many of the newest records (before filtering).") var lines: Int = 20
     @Flag(name: .short, help: "Follow: print new records as they arrive, until interrupted.") var follow = false
     @OptionGroup var filters: AuditFilterOptions
     @OptionGroup var output: AuditOutputOptions
