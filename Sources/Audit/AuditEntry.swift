@@ -45,13 +45,20 @@ public struct AuditEntry: Sendable, Equatable {
         self.at = at
     }
 
-    /// Reads a stream delivery. Never throws: what cannot be read is an `unreadable` entry.
+    /// Reads a stream delivery. Never throws: what cannot be read is an `unreadable` entry. The
+    /// bulk path (``AuditFastDecoding``) reads what it recognises exactly; the contract's decoders
+    /// read the rest, or say why they cannot.
     public init(delivery: AMQPDelivery) {
         let offset = delivery.streamOffset ?? -1
         let fallbackID = delivery.properties.messageID ?? delivery.properties.correlationID ?? ""
         let fallbackTime = delivery.properties.timestamp.map { Date(timeIntervalSince1970: Double($0)) } ?? Date(timeIntervalSince1970: 0)
+        let isOutcome = delivery.properties.type == "outcome"
+        if let entry = isOutcome ? AuditFastDecoding.outcome(delivery.body, offset: offset) : AuditFastDecoding.request(delivery.body, offset: offset) {
+            self = entry
+            return
+        }
         do {
-            if delivery.properties.type == "outcome" {
+            if isOutcome {
                 self.init(offset: offset, record: try AuditRecord(decoding: delivery.body))
             } else {
                 self.init(offset: offset, envelope: try ContractJSON.decodeMessage(RequestEnvelope.self, from: delivery.body))
