@@ -36,8 +36,7 @@ public final class AuditExportFile {
     }
 
     public func write(_ entry: AuditEntry) throws {
-        buffer.append(contentsOf: format.line(entry).utf8)
-        buffer.append(0x0A)
+        format.write(entry, to: &buffer)
         if buffer.count >= 1 << 20 { try flush() }
     }
 

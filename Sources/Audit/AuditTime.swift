@@ -1,4 +1,5 @@
 import Foundation
+import Shared
 
 /// The times and durations operators type: `2h`, `1h30m`, `7d`, `2026-12-07T10:00:00Z`,
 /// `2026-12-07T10:00:00.250+01:00`, `2026-12-07` (midnight UTC) or epoch milliseconds with `@`.
@@ -50,14 +51,27 @@ public enum AuditTime {
         return nil
     }
 
-    /// `2026-12-07T10:00:00.250Z`: how every command prints a time.
+    /// `2026-12-07T10:00:00.250Z`: how every command prints a time (UTC, milliseconds).
     public static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        let milliseconds = date.millisecondsSince1970
+        var seconds = time_t(milliseconds.floorDivided(by: 1000))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let fraction = Int(milliseconds - Int64(seconds) * 1000)
+        let millis = fraction < 10 ? "00\(fraction)" : fraction < 100 ? "0\(fraction)" : "\(fraction)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(millis)Z"
     }
 
     static func malformed(_ text: String, _ expected: String) -> AuditFailure {
         AuditFailure(.malformedInput, "'\(text)' is not \(expected)")
+    }
+}
+
+extension Int64 {
+    /// Division rounding towards minus infinity (times before 1970 too).
+    func floorDivided(by divisor: Int64) -> Int64 {
+        let quotient = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
     }
 }

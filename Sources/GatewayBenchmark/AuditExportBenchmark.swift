@@ -15,7 +15,7 @@ struct AuditExportBenchmark: AsyncParsableCommand {
     )
 
     @Option(help: "Records in the stream (half requests, half outcomes).") var records = 1_000_000
-    @Option(help: "Rounds of (bare, export); figures are medians.") var rounds = 3
+    @Option(help: "Passes of (bare, export); figures are medians.") var passes = 3
     @Option(help: "The stream (default: a new one).") var stream: String?
     @Option(help: "Consumer prefetch of both readers.") var prefetch: UInt16 = 2000
     @Option(help: "Publishes in flight while filling.") var inFlight = 256
@@ -27,7 +27,7 @@ struct AuditExportBenchmark: AsyncParsableCommand {
         logger.logLevel = .warning
         let configuration = try AMQPConfiguration(environment: EnvironmentReader(), connectionName: "mcpgw-benchmark-audit")
         let name = stream ?? "bench.audit.\(UUID().uuidString.prefix(8).lowercased())"
-        let (records, rounds, prefetch, inFlight, output, keep) = (self.records, self.rounds, self.prefetch, self.inFlight, self.output, self.keep)
+        let (records, rounds, prefetch, inFlight, output, keep) = (self.records, self.passes, self.prefetch, self.inFlight, self.output, self.keep)
         try await BrokerSession.with(configuration, logger: logger) { connection in
             try await connection.declare(
                 AMQPTopology(queues: [

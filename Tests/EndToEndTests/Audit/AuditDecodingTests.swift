@@ -56,4 +56,13 @@ import Testing
         #expect(JSONBytes.parse(Array((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8)) == nil)
         #expect(JSONBytes.parse(Array(#"{"a":[1,2.5,-3e2,"\ud83d\ude00"]}"#.utf8)) == ["a": [.integer(1), .double(2.5), .double(-300), "😀"]])
     }
+
+    @Test(arguments: [Int64(0), 1_765_101_600_250, 1_765_101_600_005, -1, -86_400_001, 253_402_300_799_999])
+    func timesPrintAsISO8601WithMilliseconds(milliseconds: Int64) {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let date = Date(millisecondsSince1970: milliseconds)
+        #expect(AuditTime.format(date) == formatter.string(from: date))
+        #expect(AuditTime.parseISO(AuditTime.format(date)) == date)
+    }
 }
