@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "mcp-worker", targets: ["WorkerServer"]),
         .executable(name: "mcpgw", targets: ["GatewayCLI"]),
         .executable(name: "mcpgw-benchmark", targets: ["GatewayBenchmark"]),
+        .executable(name: "mcpgw-audit-benchmark", targets: ["AuditBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -111,7 +112,6 @@ let package = Package(
         .executableTarget(
             name: "GatewayBenchmark",
             dependencies: [
-                "Audit",
                 "Ingress",
                 "Worker",
                 "Shared",
@@ -122,6 +122,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Measures `mcpgw audit export` next to a bare stream consumer; needs nothing of the gateway
+        // but the Audit library, so its release build is quick.
+        .executableTarget(
+            name: "AuditBenchmark",
+            dependencies: [
+                "Audit",
+                "Shared",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -21,10 +21,8 @@ struct BenchmarkCommand: AsyncParsableCommand {
         abstract: "Measures what the gateway and its queue add to an MCP tool call.",
         discussion: """
             Needs AMQP_URL and DATABASE_URL (scripts/services.sh env) and a Python with the mcp SDK \
-            (scripts/python-env.sh). scripts/benchmark.sh does all of that, builds and runs this. \
-            `mcpgw-benchmark audit-export` measures `mcpgw audit export` instead (docs/audit.md).
-            """,
-        subcommands: [AuditExportBenchmark.self]
+            (scripts/python-env.sh). scripts/benchmark.sh does all of that, builds and runs this.
+            """
     )
 
     @Option(help: "Repeated rounds; every figure is the median over them, with their min and max.")

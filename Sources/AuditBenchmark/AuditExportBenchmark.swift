@@ -4,12 +4,13 @@ import Foundation
 import Logging
 import Shared
 
-/// `mcpgw-benchmark audit-export`: how fast `mcpgw audit export` reads a large audit stream,
+/// `mcpgw-audit-benchmark`: how fast `mcpgw audit export` reads a large audit stream,
 /// next to a bare consumer of the same stream with the same client (AMQP 0-9-1, the same prefetch
 /// and batched acks, nothing decoded or written), in the same run. Rounds alternate the two.
+@main
 struct AuditExportBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "audit-export",
+        commandName: "mcpgw-audit-benchmark",
         abstract: "Export a stream of --records audit records (filled if short) as JSON lines, next to a bare consumer.",
         discussion: "Needs AMQP_URL. The stream is the benchmark's own and is deleted afterwards unless --keep."
     )
