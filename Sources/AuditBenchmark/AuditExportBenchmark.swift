@@ -47,7 +47,7 @@ struct AuditExportBenchmark: AsyncParsableCommand {
                 print("filled \(records - Int(present)) records in \(Self.seconds(ContinuousClock.now - filled)) s")
             }
             guard let end = try await reader.lastOffset() else { throw ValidationError("the stream \(name) is empty") }
-            print("stream \(name): \(end + 1) records, prefetch \(prefetch)")
+            print("stream \(name): newest offset \(end), prefetch \(prefetch)")
             var bare: [Double] = []
             var export: [Double] = []
             for round in 1...rounds {
