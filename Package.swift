@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "mcp-worker", targets: ["WorkerServer"]),
         .executable(name: "mcpgw", targets: ["GatewayCLI"]),
         .executable(name: "mcpgw-benchmark", targets: ["GatewayBenchmark"]),
+        .executable(name: "mcpgw-audit-benchmark", targets: ["AuditBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -64,6 +65,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Reading the audit stream and the dead-letter queue: positions, filters, formats (mcpgw audit, dead-letters).
+        .target(
+            name: "Audit",
+            dependencies: ["Shared"],
+            swiftSettings: swiftSettings
+        ),
+
         // The HTTP edge: authentication, the MCP and OpenAPI surfaces, the RPC over the broker.
         .target(
             name: "Ingress",
@@ -101,6 +109,7 @@ let package = Package(
             name: "GatewayCLI",
             dependencies: [
                 "Shared",
+                "Audit",
                 "Worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -122,6 +131,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Measures `mcpgw audit export` next to a bare stream consumer; needs nothing of the gateway
+        // but the Audit library, so its release build is quick.
+        .executableTarget(
+            name: "AuditBenchmark",
+            dependencies: [
+                "Audit",
+                "Shared",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -167,6 +189,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
+                "Audit",
                 "Ingress",
                 "Worker",
                 "TestSupport",

@@ -8,7 +8,7 @@ struct GatewayCommand: AsyncParsableCommand {
         abstract: "Operate the MCP gateway.",
         subcommands: [
             Migrate.self, Servers.self, Tenants.self, Grants.self, Rules.self, Credentials.self, Explain.self, Admins.self, Limits.self, Import.self, Seed.self, DevKeys.self,
-            DevToken.self,
+            DevToken.self, AuditCommand.self, DeadLetters.self, Ledger.self,
         ]
     )
 }

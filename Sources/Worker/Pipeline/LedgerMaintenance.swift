@@ -78,7 +78,12 @@ public final class LedgerMaintenance: Service, Sendable {
 
     /// Deletes up to 10,000 rows past the retention.
     func prune() async throws -> Int {
-        let seconds = Double(retention.components.seconds) + Double(retention.components.attoseconds) / 1e18
+        try await Self.prune(database, olderThan: retention)
+    }
+
+    /// Deletes up to 10,000 rows of calls started more than `age` ago (also `mcpgw ledger prune`).
+    public static func prune(_ database: PostgresClient, olderThan age: Duration) async throws -> Int {
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
         return try await database.execute(
             """
             DELETE FROM call_executions WHERE call_id IN (

@@ -65,6 +65,8 @@ struct GatewayHarness: Sendable {
     var port: Int { Int(baseURL.split(separator: ":").last ?? "") ?? 0 }
     /// The ingress's broker connection (which node it is on: `status.address`).
     let ingressAMQP: AMQPConnection
+    /// The envelope signing key of the ingress and the workers (key id `e2e`).
+    let signingKey: SymmetricKey
 
     /// One worker's service group, so a test can stop it (as a crash would) while others go on.
     final class WorkerHandle: Sendable {
@@ -109,7 +111,8 @@ struct GatewayHarness: Sendable {
         var amqpConfiguration = try AMQPConfiguration(url: amqpURL, addresses: options.amqpAddresses, connectionName: "e2e")
         amqpConfiguration.reconnectMinimum = .milliseconds(50)
         amqpConfiguration.reconnectMaximum = .milliseconds(500)
-        let signer = EnvelopeSigner(currentKeyID: "e2e", currentKey: SymmetricKey(size: .bits256))
+        let signingKey = SymmetricKey(size: .bits256)
+        let signer = EnvelopeSigner(currentKeyID: "e2e", currentKey: signingKey)
 
         // Authentication: tokens signed by the tests' own key, whose JWKS is served from a file.
         let jwksFile = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-jwks-\(UUID().uuidString).json")
@@ -171,7 +174,7 @@ struct GatewayHarness: Sendable {
                 let port = try #require(await iterator.next())
                 let harness = GatewayHarness(
                     baseURL: "http://127.0.0.1:\(port)", topology: topology, catalog: catalog, grants: grants, database: setup,
-                    databaseConfiguration: databaseConfiguration, workers: handles, ingressAMQP: ingress.amqp
+                    databaseConfiguration: databaseConfiguration, workers: handles, ingressAMQP: ingress.amqp, signingKey: signingKey
                 )
                 try await harness.waitUntilServing(options.servers.filter(\.enabled).map(\.id))
                 try await body(harness)
