@@ -62,7 +62,6 @@ public final class WorkerService: Service, Sendable {
             try await self.consumer.waitUntilConnected(timeout: .seconds(365 * 24 * 3600))
             try await self.publisher?.waitUntilConnected(timeout: .seconds(365 * 24 * 3600))
         }
-        consuming.store(true, ordering: .relaxed)
         defer { consuming.store(false, ordering: .relaxed) }
         await withDiscardingTaskGroup { group in
             if let publisher {
@@ -71,6 +70,9 @@ public final class WorkerService: Service, Sendable {
             await startConsuming(queue: topology.catalogQueue, group: &group)
             while !Task.isShuttingDownGracefully && !Task.isCancelled {
                 await refreshServers(group: &group)
+                // Ready once the servers' queues are declared and consumed, not before: an
+                // ingress answers 404 for a server whose queue does not exist yet.
+                consuming.store(true, ordering: .relaxed)
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.configuration.catalogRefresh) }
             }
             await stopConsuming()
