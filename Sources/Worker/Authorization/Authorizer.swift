@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import Shared
 import Synchronization
 
@@ -197,6 +198,7 @@ public final class Authorizer: Sendable {
         let now = ContinuousClock.now
         let (hit, generation) = cache.withLock { state in (state.grants[key].flatMap { $0.expires > now ? $0.grants : nil }, state.generation) }
         let useCache = cached && cacheTrusted.load(ordering: .sequentiallyConsistent)
+        if cached { Self.countLookup("grants", hit: useCache && hit != nil) }
         if useCache, let hit { return hit }
         let loaded: [AccessGrant]
         do {
@@ -210,6 +212,12 @@ public final class Authorizer: Sendable {
             state.grants[key] = (loaded, now + cacheTTL)
         }
         return loaded
+    }
+
+    /// `mcpgw_worker_authorization_cache_lookups_total{cache, result}`: the decision cache's
+    /// hits and misses (a miss reads PostgreSQL), for its hit ratio.
+    private static func countLookup(_ cache: String, hit: Bool) {
+        Counter(label: "mcpgw_worker_authorization_cache_lookups_total", dimensions: [("cache", cache), ("result", hit ? "hit" : "miss")]).increment()
     }
 
     private func loadGrants(_ key: PrincipalKey) async throws -> [AccessGrant] {
@@ -252,6 +260,7 @@ public final class Authorizer: Sendable {
         let now = ContinuousClock.now
         let (hit, generation) = cache.withLock { state in (state.credentials[key].flatMap { $0.expires > now ? $0 : nil }, state.generation) }
         let useCache = cached && cacheTrusted.load(ordering: .sequentiallyConsistent)
+        if cached { Self.countLookup("credentials", hit: useCache && hit != nil) }
         if useCache, let hit { return hit.credential }
         let loaded = try await credentials.resolve(tenant: tenant, server: server)
         cache.withLock { state in

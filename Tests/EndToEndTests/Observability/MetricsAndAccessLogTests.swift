@@ -65,6 +65,9 @@ import Worker
         #expect(worker.value("mcp_client_requests_total", ["server": server, "method": "tools/call", "outcome": "timeout"]) == 1)
         #expect(worker.value("mcp_client_request_duration_seconds_count", ["server": server, "method": "tools/call", "outcome": "ok"]) == 1)
         #expect(worker.value("mcpgw_worker_deliveries_total", ["disposition": "ack"]) != nil)
+        // The decision cache: the first decision for a caller reads PostgreSQL, later ones hit.
+        #expect((worker.value("mcpgw_worker_authorization_cache_lookups_total", ["cache": "grants", "result": "miss"]) ?? 0) >= 1)
+        #expect((worker.value("mcpgw_worker_authorization_cache_lookups_total", ["cache": "grants", "result": "hit"]) ?? 0) >= 1)
         #expect(worker.value("mcpgw_worker_processing_duration_seconds_count", [:]) != nil)
 
         let ingress = Exposition(try await gateway.text(of: "\(gateway.baseURL)/metrics"))
