@@ -10,20 +10,10 @@ import Shared
 /// returns `nil`, and the contract's own decoder then reads the message or says why it cannot.
 enum AuditFastDecoding {
     static func request(_ body: [UInt8], offset: Int64) -> AuditEntry? {
-        guard case .object(let object)? = JSONBytes.parse(body), object["v"] == .integer(1),
-            let callID = object["callId"]?.stringValue, let kind = object["kind"]?.stringValue, CallKind(rawValue: kind) != nil,
-            let server = object["server"]?.stringValue, case .object(let principal)? = object["principal"],
-            let subject = principal["sub"]?.stringValue, let tenant = principal["tid"]?.stringValue,
-            let issuedAt = object["issuedAt"]?.int64Value, let deadline = object["deadline"]?.int64Value,
-            let arguments = object["arguments"]
+        guard let (object, principal) = record(body), let issuedAt = object["issuedAt"]?.int64Value,
+            let deadline = object["deadline"]?.int64Value, let arguments = object["arguments"],
+            var entry = entry(object, principal, offset: offset, type: .request, at: issuedAt)
         else { return nil }
-        var entry = AuditEntry(offset: offset, type: .request, callID: callID, at: Date(millisecondsSince1970: issuedAt))
-        entry.kind = kind
-        entry.server = server
-        entry.tool = object["tool"]?.stringValue
-        entry.subject = subject
-        entry.tenant = tenant
-        entry.objectID = principal["oid"]?.stringValue
         entry.userName = principal["userName"]?.stringValue
         entry.arguments = arguments
         entry.idempotencyKey = object["idempotencyKey"]?.stringValue
@@ -32,27 +22,43 @@ enum AuditFastDecoding {
     }
 
     static func outcome(_ body: [UInt8], offset: Int64) -> AuditEntry? {
-        guard case .object(let object)? = JSONBytes.parse(body), object["v"] == .integer(1),
-            let type = object["type"]?.stringValue, let recordType = AuditRecord.RecordType(rawValue: type),
-            let callID = object["callId"]?.stringValue, let kind = object["kind"]?.stringValue, CallKind(rawValue: kind) != nil,
-            let server = object["server"]?.stringValue, case .object(let principal)? = object["principal"],
-            let subject = principal["sub"]?.stringValue, let tenant = principal["tid"]?.stringValue, let at = object["at"]?.int64Value
+        guard let (object, principal) = record(body), let type = object["type"]?.stringValue,
+            let recordType = AuditRecord.RecordType(rawValue: type), let at = object["at"]?.int64Value,
+            var entry = entry(object, principal, offset: offset, type: recordType == .request ? .request : .outcome, at: at)
         else { return nil }
-        var entry = AuditEntry(offset: offset, type: recordType == .request ? .request : .outcome, callID: callID, at: Date(millisecondsSince1970: at))
         if let outcome = object["outcome"] {
             guard let raw = outcome.stringValue, AuditRecord.Outcome(rawValue: raw) != nil else { return nil }
             entry.outcome = raw
         }
+        entry.durationMilliseconds = object["durationMs"]?.int64Value
+        entry.worker = object["worker"]?.stringValue
+        entry.mayHaveRun = object["mayHaveRun"]?.boolValue
+        entry.fromLedger = object["fromLedger"]?.boolValue
+        return entry
+    }
+
+    /// A version-1 record's object and its principal.
+    private static func record(_ body: [UInt8]) -> ([String: JSONValue], [String: JSONValue])? {
+        guard case .object(let object)? = JSONBytes.parse(body), object["v"] == .integer(1),
+            case .object(let principal)? = object["principal"]
+        else { return nil }
+        return (object, principal)
+    }
+
+    /// The fields both kinds of record have: the call, its kind, server and tool, and the caller.
+    private static func entry(
+        _ object: [String: JSONValue], _ principal: [String: JSONValue], offset: Int64, type: AuditEntry.RecordType, at milliseconds: Int64
+    ) -> AuditEntry? {
+        guard let callID = object["callId"]?.stringValue, let kind = object["kind"]?.stringValue, CallKind(rawValue: kind) != nil,
+            let server = object["server"]?.stringValue, let subject = principal["sub"]?.stringValue, let tenant = principal["tid"]?.stringValue
+        else { return nil }
+        var entry = AuditEntry(offset: offset, type: type, callID: callID, at: Date(millisecondsSince1970: milliseconds))
         entry.kind = kind
         entry.server = server
         entry.tool = object["tool"]?.stringValue
         entry.subject = subject
         entry.tenant = tenant
         entry.objectID = principal["oid"]?.stringValue
-        entry.durationMilliseconds = object["durationMs"]?.int64Value
-        entry.worker = object["worker"]?.stringValue
-        entry.mayHaveRun = object["mayHaveRun"]?.boolValue
-        entry.fromLedger = object["fromLedger"]?.boolValue
         return entry
     }
 }

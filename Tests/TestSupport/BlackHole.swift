@@ -15,13 +15,7 @@ public final class BlackHole: Sendable {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EMFILE) }
         port = try MCPTestEnvironment.freePort()
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
+        let bound = MCPTestEnvironment.withLoopbackAddress(port: port) { bind(fd, $0, $1) == 0 }
         guard bound, listen(fd, 1024) == 0 else {
             Glibc.close(fd)
             throw POSIXError(.EADDRINUSE)

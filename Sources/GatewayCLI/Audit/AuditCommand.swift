@@ -24,21 +24,13 @@ struct AuditRead: AsyncParsableCommand {
         discussion: "Positions: first, last, an offset, or a time (2026-12-07T10:00:00Z, 2026-12-07, @epoch-ms, or a duration ago: 2h)."
     )
 
-    @Option(help: "Where to start: first, last, OFFSET or TIME.") var from: String = "first"
-    @Option(help: "Where to stop (inclusive): last, OFFSET or TIME.") var to: String?
-    @Option(help: "Stop after this many matching records.") var limit: Int?
+    @OptionGroup var range: AuditRangeOptions
     @OptionGroup var filters: AuditFilterOptions
     @OptionGroup var output: AuditOutputOptions
 
     func run() async throws {
         try await AuditCommands.run {
-            let now = Date.now
-            var query = AuditQuery()
-            query.from = try AuditPosition.parse(from, now: now)
-            query.to = try to.map { text throws(AuditFailure) in try AuditPosition.parse(text, now: now) }
-            query.filter = try filters.filter(now: now)
-            query.limit = limit
-            try await AuditPrinter.print(query, stream: output.streamName(), format: output.format())
+            try await AuditPrinter.print(try range.query(filters: filters), stream: output.streamName(), format: output.format())
         }
     }
 }

@@ -16,9 +16,7 @@ struct AuditExport: AsyncParsableCommand {
 
     @Option(help: "jsonl or csv.") var format: String = "jsonl"
     @Option(help: "The file to write.") var output: String
-    @Option(help: "Where to start: first, last, OFFSET or TIME.") var from: String = "first"
-    @Option(help: "Where to stop (inclusive): last, OFFSET or TIME.") var to: String?
-    @Option(help: "Stop after this many matching records.") var limit: Int?
+    @OptionGroup var range: AuditRangeOptions
     @Flag(help: "Continue the file after its last record.") var resume = false
     @Flag(help: "Replace the file if it exists.") var force = false
     @OptionGroup var filters: AuditFilterOptions
@@ -29,12 +27,7 @@ struct AuditExport: AsyncParsableCommand {
             guard let fileFormat = AuditFormat(rawValue: format), fileFormat == .jsonl || fileFormat == .csv else {
                 throw AuditFailure(.malformedInput, "--format '\(format)' is not jsonl or csv")
             }
-            let now = Date.now
-            var query = AuditQuery()
-            query.from = try AuditPosition.parse(from, now: now)
-            query.to = try to.map { text throws(AuditFailure) in try AuditPosition.parse(text, now: now) }
-            query.filter = try filters.filter(now: now)
-            query.limit = limit
+            let query = try range.query(filters: filters)
             let stream = try self.stream ?? GatewayTopology(environment: EnvironmentReader()).auditStream
             let (path, resume, force, planned) = (output, self.resume, self.force, query)
             let (written, last) = try await AuditCommands.broker { connection in

@@ -5,6 +5,22 @@ import Logging
 import Shared
 
 /// The filters every reading command takes (they combine: all must match).
+/// Which records a read covers: `--from`, `--to`, `--limit`, with the filters, as one query.
+struct AuditRangeOptions: ParsableArguments {
+    @Option(help: "Where to start: first, last, OFFSET or TIME.") var from: String = "first"
+    @Option(help: "Where to stop (inclusive): last, OFFSET or TIME.") var to: String?
+    @Option(help: "Stop after this many matching records.") var limit: Int?
+
+    func query(filters: AuditFilterOptions, now: Date = .now) throws(AuditFailure) -> AuditQuery {
+        var query = AuditQuery()
+        query.from = try AuditPosition.parse(from, now: now)
+        query.to = try to.map { text throws(AuditFailure) in try AuditPosition.parse(text, now: now) }
+        query.filter = try filters.filter(now: now)
+        query.limit = limit
+        return query
+    }
+}
+
 struct AuditFilterOptions: ParsableArguments {
     @Option(name: .customLong("call-id"), help: "A call id (repeatable).") var callID: [String] = []
     @Option(help: "The caller: subject, object id or user name.") var user: String?

@@ -38,10 +38,7 @@ public struct BackendCircuits: Sendable {
     /// Every live worker's breakers that are not closed, and since when (rows of workers that
     /// are gone are removed first).
     public static func notClosed(database: PostgresClient) async throws -> [(server: String, worker: String, state: String, since: Date, lastError: String?)] {
-        let alive = """
-            CASE WHEN pg_try_advisory_lock(\(WorkerPresence.lockKeySQL("worker_instance")))
-                 THEN NOT pg_advisory_unlock(\(WorkerPresence.lockKeySQL("worker_instance"))) ELSE true END
-            """
+        let alive = WorkerPresence.isAliveSQL("worker_instance")
         _ = try await database.execute("DELETE FROM backend_circuits WHERE NOT (\(unescaped: alive))")
         let rows = try await database.query(
             "SELECT server_id, worker, state, since, last_error FROM backend_circuits WHERE state <> 'closed' ORDER BY server_id, worker")

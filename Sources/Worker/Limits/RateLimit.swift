@@ -63,8 +63,10 @@ public struct RateLimit: Sendable, Hashable, Codable {
 
     var json: JSONValue {
         var object: [String: JSONValue] = ["scope": .string(scope.rawValue), "subject": .string(subject), "server": .string(server)]
-        if let requestsPerMinute { object["requestsPerMinute"] = .integer(Int64(requestsPerMinute)) }
-        if let requestsPerMinute { object["burst"] = .integer(Int64(burst ?? requestsPerMinute)) }
+        if let requestsPerMinute {
+            object["requestsPerMinute"] = .integer(Int64(requestsPerMinute))
+            object["burst"] = .integer(Int64(burst ?? requestsPerMinute))
+        }
         if let maxConcurrent { object["maxConcurrent"] = .integer(Int64(maxConcurrent)) }
         return .object(object)
     }

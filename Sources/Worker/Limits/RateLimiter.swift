@@ -87,7 +87,7 @@ public final class RateLimiter: Sendable {
             INSERT INTO rate_limit_buckets AS b (key, tat) VALUES (\(key), clock_timestamp() + \(interval) * interval '1 millisecond')
             ON CONFLICT (key) DO UPDATE SET tat = greatest(b.tat, clock_timestamp()) + \(interval) * interval '1 millisecond'
                 WHERE greatest(b.tat, clock_timestamp()) <= clock_timestamp() + \(tolerance) * interval '1 millisecond'
-            RETURNING extract(epoch FROM tat - clock_timestamp()) * 1000 AS ahead_ms
+            RETURNING key
             """)
         if !taken.isEmpty { return nil }
         let waiting = try await database.query(

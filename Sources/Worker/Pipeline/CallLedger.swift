@@ -138,9 +138,7 @@ public struct CallLedger: Sendable {
             SELECT call_id::text AS call_id, server_id, tool, worker, caller_tid, caller_sub, request_digest, idempotency_key,
                 started_at, finished_at, deadline, reply::text AS reply, audited_at IS NOT NULL AS audited,
                 CASE WHEN worker_instance IS NULL OR reply IS NOT NULL THEN false
-                     WHEN pg_try_advisory_lock(\(unescaped: WorkerPresence.lockKeySQL("worker_instance")))
-                         THEN NOT pg_advisory_unlock(\(unescaped: WorkerPresence.lockKeySQL("worker_instance")))
-                     ELSE true END AS alive
+                     ELSE \(unescaped: WorkerPresence.isAliveSQL("worker_instance")) END AS alive
             FROM call_executions WHERE call_id = \(callID)::uuid
             """
         )

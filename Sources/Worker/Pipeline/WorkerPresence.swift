@@ -22,6 +22,14 @@ public final class WorkerPresence: Service, Sendable {
         "\(lockNamespace), hashtext(\(column)::text)"
     }
 
+    /// A boolean SQL expression: whether the worker instance in `column` still holds its presence
+    /// lock (taking the lock succeeds only when nobody holds it; it is given back at once).
+    static func isAliveSQL(_ column: String) -> String {
+        """
+        CASE WHEN pg_try_advisory_lock(\(lockKeySQL(column))) THEN NOT pg_advisory_unlock(\(lockKeySQL(column))) ELSE true END
+        """
+    }
+
     public let instance: UUID
     private let listener: PostgresListener
     private let held = Atomic<Bool>(false)

@@ -27,10 +27,7 @@ extension CredentialStore {
     /// The live worker processes (those holding their presence lock) that do not hold the key
     /// `id` with this `fingerprint`; the reports of workers that are gone are deleted first.
     public static func liveWorkersLacking(keyID id: String, fingerprint: String, database: PostgresClient) async throws -> [WorkerLackingKey] {
-        let alive = """
-            CASE WHEN pg_try_advisory_lock(\(WorkerPresence.lockKeySQL("worker_instance")))
-                 THEN NOT pg_advisory_unlock(\(WorkerPresence.lockKeySQL("worker_instance"))) ELSE true END
-            """
+        let alive = WorkerPresence.isAliveSQL("worker_instance")
         _ = try await database.execute("DELETE FROM worker_credential_keys WHERE NOT (\(unescaped: alive))")
         let rows = try await database.query(
             """
